@@ -1,0 +1,90 @@
+//! regwatch's MCP authorization server.
+//!
+//! A library with a thin `main` (in the `regwatch` binary): [`run`] takes a
+//! bound listener and a shutdown future, so tests start it on port 0.
+//!
+//! Layout:
+//! - [`config`]: the documented, validated configuration.
+//! - [`policy`]: the registration policy gate (pure): limits, metadata
+//!   rules, redirect rules, scopes, initial access tokens, escalation.
+//! - [`sources`]: source addresses, per-source rate limits and flags.
+//! - [`store`]: clients, tokens and the transactional outbox on SQLite or
+//!   PostgreSQL; migrations.
+//! - [`http`]: the axum routes: discovery (RFC 8414), registration (RFC
+//!   7591), management (RFC 7592), admin API.
+//! - [`lifecycle`]: sliding TTLs and the expiry sweep.
+//! - [`secrets`]: token generation, hashing, constant-time comparison.
+//! - [`events`]: building contract events from requests.
+//!
+//! Invariants: every state change commits with its event (outbox); no
+//! secret or token is stored in clear, logged, or put in an event.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod lifecycle;
+pub mod policy;
+pub mod secrets;
+pub mod sources;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::AuthzConfig;
+pub use store::Store;
+
+/// Shared state of the server. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<AuthzConfig>,
+    pub store: Store,
+    pub sources: Arc<sources::SourceGuard>,
+    /// Hashes of the configured initial access tokens.
+    pub iat_hashes: Arc<Vec<secrets::TokenHash>>,
+    /// Hash of the admin token; `None` disables the admin API.
+    pub admin_hash: Option<secrets::TokenHash>,
+    /// The issuer without a trailing slash; endpoint URLs hang off it.
+    pub issuer: Arc<str>,
+}
+
+impl AppState {
+    pub fn new(cfg: AuthzConfig, store: Store) -> Self {
+        let iat_hashes = Arc::new(cfg.initial_access_token_hashes());
+        let admin_hash = (!cfg.admin_token.is_empty()).then(|| secrets::hash_token(&cfg.admin_token));
+        let issuer: Arc<str> = cfg.issuer.trim_end_matches('/').into();
+        AppState {
+            sources: Arc::new(sources::SourceGuard::new(cfg.rate_limit.clone())),
+            cfg: Arc::new(cfg),
+            store,
+            iat_hashes,
+            admin_hash,
+            issuer,
+        }
+    }
+
+    /// `issuer` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// Serve the authorization server on `listener` until `shutdown` resolves,
+/// with the expiry sweep running beside it.
+pub async fn run(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(lifecycle::run_sweeper(state.clone(), stop_rx));
+    let app = http::router(state);
+    let res = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = sweeper.await;
+    res
+}

@@ -1,0 +1,139 @@
+//! `regwatch`: one binary, thin wiring over the service libraries.
+//!
+//! - `regwatch up`: the embedded shape in one process on SQLite (today the
+//!   authorization server; the MCP server, pipeline and API join it as
+//!   they land).
+//! - `regwatch authz`: the authorization server alone, on the database the
+//!   configuration names (PostgreSQL for the scaled shape).
+//! - `regwatch migrate`: apply the authorization server's migrations.
+//! - `regwatch schema`: print the event contract's JSON Schema.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use regwatch_authz::{AppState, AuthzConfig, Store};
+
+#[derive(Parser)]
+#[command(name = "regwatch", version, about = "Watch and harden OAuth client registration for MCP servers")]
+struct Cli {
+    /// TOML configuration file (`[authz]` table); `REGWATCH_AUTHZ__…` environment variables override it.
+    #[arg(long, global = true, env = "REGWATCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the embedded shape: everything in one process on SQLite.
+    Up {
+        /// Where the SQLite files live.
+        #[arg(long, default_value = "regwatch-data")]
+        data_dir: PathBuf,
+        /// Authorization server listen address.
+        #[arg(long, default_value = "127.0.0.1:8400")]
+        authz_listen: SocketAddr,
+    },
+    /// Run the authorization server alone, on the configured database.
+    Authz {
+        #[arg(long, default_value = "127.0.0.1:8400")]
+        listen: SocketAddr,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the JSON Schema of the event contract.
+    Schema,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGWATCH_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn serve_authz(mut cfg: AuthzConfig, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind {listen}"))?;
+    let addr = listener.local_addr()?;
+    if cfg.issuer.is_empty() {
+        cfg.issuer = format!("http://{addr}");
+    }
+    cfg.validate()?;
+    let store = Store::connect(&cfg.database_url, cfg.database_max_connections)
+        .await
+        .context("open the authorization server's database")?;
+    if cfg.admin_token.is_empty() {
+        eprintln!("admin API disabled: set REGWATCH_AUTHZ__ADMIN_TOKEN to enable it");
+    }
+    println!("regwatch authz listening on http://{addr} (issuer {})", cfg.issuer);
+    println!("  metadata: {}/.well-known/oauth-authorization-server", cfg.issuer.trim_end_matches('/'));
+    let state = AppState::new(cfg, store);
+    regwatch_authz::run(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let cfg = AuthzConfig::load(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Up { data_dir, authz_listen } => {
+            std::fs::create_dir_all(&data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+            let mut cfg = cfg;
+            cfg.database_url = format!("sqlite://{}", data_dir.join("authz.db").display());
+            println!("regwatch up: embedded shape, data in {}", data_dir.display());
+            serve_authz(cfg, authz_listen).await
+        }
+        Cmd::Authz { listen } => serve_authz(cfg, listen).await,
+        Cmd::Migrate => {
+            Store::connect(&cfg.database_url, 1).await.context("migrate")?;
+            println!("migrations applied to {}", redact(&cfg.database_url));
+            Ok(())
+        }
+        Cmd::Schema => {
+            for (name, text) in regwatch_schemas::json_schema::all() {
+                println!("// {name}\n{text}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A database URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(s, rest)| rest.split_once('@').map(|(cred, host)| (s, cred, host))) {
+        Some((s, cred, host)) => {
+            let user = cred.split(':').next().unwrap_or("");
+            format!("{s}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
