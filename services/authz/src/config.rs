@@ -172,6 +172,83 @@ impl Default for PolicyConfig {
     }
 }
 
+/// A local user (the built-in identity source).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub username: String,
+    /// Argon2 PHC string (`$argon2id$…`), never a clear password.
+    pub password_hash: String,
+}
+
+/// The authorization code flow, tokens and per-tool authorization.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Refresh-token lifetime for clients not in `verified_clients`; 0: none.
+    pub unverified_refresh_token_ttl_secs: u64,
+    pub code_ttl_secs: u64,
+    pub session_ttl_secs: u64,
+    /// RFC 8707 resources tokens may be issued for (the MCP servers).
+    pub resources: Vec<String>,
+    /// MCP tool name → the scope it needs (function-level authorization).
+    /// A tool not listed is denied.
+    pub tools: std::collections::BTreeMap<String, String>,
+    /// Client ids (or CIMD URLs) whose identity is assured.
+    pub verified_clients: Vec<String>,
+    /// Credentials of resource servers allowed to introspect (hashed at load).
+    pub introspection_tokens: Vec<String>,
+    pub users: Vec<UserEntry>,
+    /// Most authorization requests waiting for sign-in or consent.
+    pub max_pending: usize,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            access_token_ttl_secs: 600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            unverified_refresh_token_ttl_secs: 24 * 3600,
+            code_ttl_secs: 60,
+            session_ttl_secs: 8 * 3600,
+            resources: Vec::new(),
+            tools: [
+                ("list_items", "mcp:read"),
+                ("get_item", "mcp:read"),
+                ("update_item", "mcp:write"),
+                ("delete_item", "mcp:delete"),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+            verified_clients: Vec::new(),
+            introspection_tokens: Vec::new(),
+            users: Vec::new(),
+            max_pending: 10_000,
+        }
+    }
+}
+
+/// Client ID Metadata Documents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CimdSettings {
+    pub enabled: bool,
+    /// Fetch limits (`[authz.cimd.fetch]`); `allow_loopback_dev` is for development only.
+    pub fetch: regwatch_cimd::CimdConfig,
+}
+
+impl Default for CimdSettings {
+    fn default() -> Self {
+        CimdSettings {
+            enabled: true,
+            fetch: regwatch_cimd::CimdConfig::default(),
+        }
+    }
+}
+
 /// The whole authorization-server configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -192,6 +269,8 @@ pub struct AuthzConfig {
     pub rate_limit: RateLimitConfig,
     pub lifecycle: LifecycleConfig,
     pub policy: PolicyConfig,
+    pub oauth: OAuthConfig,
+    pub cimd: CimdSettings,
 }
 
 impl Default for AuthzConfig {
@@ -206,6 +285,8 @@ impl Default for AuthzConfig {
             rate_limit: RateLimitConfig::default(),
             lifecycle: LifecycleConfig::default(),
             policy: PolicyConfig::default(),
+            oauth: OAuthConfig::default(),
+            cimd: CimdSettings::default(),
         }
     }
 }
@@ -219,7 +300,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 impl AuthzConfig {
@@ -235,7 +319,8 @@ impl AuthzConfig {
         }
         let fig = fig.merge(Env::prefixed("REGWATCH_").split("__"));
         let cfg: AuthzConfig = if fig.find_value("authz").is_ok() {
-            fig.extract_inner("authz").map_err(|e| ConfigError::Load(e.to_string()))?
+            fig.extract_inner("authz")
+                .map_err(|e| ConfigError::Load(e.to_string()))?
         } else {
             AuthzConfig::default()
         };
@@ -249,15 +334,27 @@ impl AuthzConfig {
         }
         let issuer = url::Url::parse(&self.issuer).map_err(|e| invalid("issuer", e.to_string()))?;
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(invalid("issuer", "must have no query or fragment (RFC 8414 §2)"));
+            return Err(invalid(
+                "issuer",
+                "must have no query or fragment (RFC 8414 §2)",
+            ));
         }
         match issuer.scheme() {
             "https" => {}
             "http" if is_loopback_host(issuer.host_str().unwrap_or("")) => {}
-            _ => return Err(invalid("issuer", "must be https (http only on a loopback host)")),
+            _ => {
+                return Err(invalid(
+                    "issuer",
+                    "must be https (http only on a loopback host)",
+                ))
+            }
         }
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres")) {
-            return Err(invalid("database_url", "must start with sqlite: or postgres://"));
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
         }
         if self.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
@@ -284,11 +381,17 @@ impl AuthzConfig {
             return Err(invalid("rate_limit.flagged_divisor", "must be at least 1"));
         }
         if self.rate_limit.max_tracked_sources == 0 {
-            return Err(invalid("rate_limit.max_tracked_sources", "must be at least 1"));
+            return Err(invalid(
+                "rate_limit.max_tracked_sources",
+                "must be at least 1",
+            ));
         }
         let lc = &self.lifecycle;
         if lc.idle_ttl_secs == 0 || lc.unconsented_ttl_secs == 0 || lc.sweep_interval_secs == 0 {
-            return Err(invalid("lifecycle", "TTLs and the sweep interval must be greater than 0"));
+            return Err(invalid(
+                "lifecycle",
+                "TTLs and the sweep interval must be greater than 0",
+            ));
         }
         if lc.unconsented_ttl_secs > lc.idle_ttl_secs {
             return Err(invalid(
@@ -298,32 +401,97 @@ impl AuthzConfig {
         }
         let p = &self.policy;
         if p.scopes_supported.is_empty() {
-            return Err(invalid("policy.scopes_supported", "must list at least one scope"));
+            return Err(invalid(
+                "policy.scopes_supported",
+                "must list at least one scope",
+            ));
         }
         for s in p.scopes_supported.iter().chain(&p.default_scopes) {
             if !crate::policy::is_scope_token(s) {
-                return Err(invalid("policy.scopes_supported", format!("{s:?} is not a valid scope token")));
+                return Err(invalid(
+                    "policy.scopes_supported",
+                    format!("{s:?} is not a valid scope token"),
+                ));
             }
         }
         for s in &p.default_scopes {
             if !p.scopes_supported.contains(s) {
-                return Err(invalid("policy.default_scopes", format!("{s:?} is not in scopes_supported")));
+                return Err(invalid(
+                    "policy.default_scopes",
+                    format!("{s:?} is not in scopes_supported"),
+                ));
             }
         }
         for s in &p.sensitive_scopes {
             if !p.scopes_supported.contains(s) {
-                return Err(invalid("policy.sensitive_scopes", format!("{s:?} is not in scopes_supported")));
+                return Err(invalid(
+                    "policy.sensitive_scopes",
+                    format!("{s:?} is not in scopes_supported"),
+                ));
             }
         }
-        if p.initial_access_token != InitialAccessTokenMode::Off && p.initial_access_tokens.is_empty() {
+        if p.initial_access_token != InitialAccessTokenMode::Off
+            && p.initial_access_tokens.is_empty()
+        {
             return Err(invalid(
                 "policy.initial_access_tokens",
                 "must hold at least one token when initial_access_token is not off",
             ));
         }
         if p.initial_access_tokens.iter().any(|t| t.len() < 16) {
-            return Err(invalid("policy.initial_access_tokens", "each token needs at least 16 characters"));
+            return Err(invalid(
+                "policy.initial_access_tokens",
+                "each token needs at least 16 characters",
+            ));
         }
+        let o = &self.oauth;
+        if o.access_token_ttl_secs == 0 || o.code_ttl_secs == 0 || o.session_ttl_secs == 0 {
+            return Err(invalid(
+                "oauth",
+                "token, code and session TTLs must be greater than 0",
+            ));
+        }
+        for r in &o.resources {
+            let u = url::Url::parse(r)
+                .map_err(|e| invalid("oauth.resources", format!("{r:?}: {e}")))?;
+            if u.fragment().is_some() {
+                return Err(invalid(
+                    "oauth.resources",
+                    format!("{r:?} must not have a fragment (RFC 8707)"),
+                ));
+            }
+        }
+        for (tool, scope) in &o.tools {
+            if !p.scopes_supported.contains(scope) {
+                return Err(invalid(
+                    "oauth.tools",
+                    format!(
+                        "tool {tool:?} needs {scope:?}, which is not in policy.scopes_supported"
+                    ),
+                ));
+            }
+        }
+        if o.introspection_tokens.iter().any(|t| t.len() < 16) {
+            return Err(invalid(
+                "oauth.introspection_tokens",
+                "each token needs at least 16 characters",
+            ));
+        }
+        for u in &o.users {
+            if u.username.is_empty() || !u.password_hash.starts_with("$argon2") {
+                return Err(invalid(
+                    "oauth.users",
+                    format!(
+                        "user {:?} needs a name and an argon2 password_hash",
+                        u.username
+                    ),
+                ));
+            }
+        }
+        self.cimd
+            .fetch
+            .validate()
+            .map_err(|e| invalid("cimd", e.to_string()))?;
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             return Err(invalid("admin_token", "needs at least 16 characters"));
         }
@@ -336,7 +504,11 @@ impl AuthzConfig {
 
     /// The initial access tokens, hashed (what the server keeps in memory).
     pub fn initial_access_token_hashes(&self) -> Vec<secrets::TokenHash> {
-        self.policy.initial_access_tokens.iter().map(|t| secrets::hash_token(t)).collect()
+        self.policy
+            .initial_access_tokens
+            .iter()
+            .map(|t| secrets::hash_token(t))
+            .collect()
     }
 }
 
@@ -345,7 +517,9 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
     if h.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    h.parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -353,7 +527,10 @@ mod tests {
     use super::*;
 
     fn valid() -> AuthzConfig {
-        AuthzConfig { issuer: "http://127.0.0.1:8400".into(), ..Default::default() }
+        AuthzConfig {
+            issuer: "http://127.0.0.1:8400".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -364,14 +541,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: Vec<(fn(&mut AuthzConfig), &str)> = vec![
+        type Case = (fn(&mut AuthzConfig), &'static str);
+        let cases: Vec<Case> = vec![
             (|c| c.issuer = "http://as.example.com".into(), "issuer"),
-            (|c| c.issuer = "https://as.example.com/?x=1".into(), "issuer"),
+            (
+                |c| c.issuer = "https://as.example.com/?x=1".into(),
+                "issuer",
+            ),
             (|c| c.database_url = "mysql://x".into(), "database_url"),
             (|c| c.limits.max_body_bytes = 0, "limits.max_body_bytes"),
-            (|c| c.policy.default_scopes = vec!["admin".into()], "policy.default_scopes"),
-            (|c| c.policy.initial_access_token = InitialAccessTokenMode::Always, "policy.initial_access_tokens"),
-            (|c| c.lifecycle.unconsented_ttl_secs = u64::MAX, "lifecycle.unconsented_ttl_secs"),
+            (
+                |c| c.policy.default_scopes = vec!["admin".into()],
+                "policy.default_scopes",
+            ),
+            (
+                |c| c.policy.initial_access_token = InitialAccessTokenMode::Always,
+                "policy.initial_access_tokens",
+            ),
+            (
+                |c| c.lifecycle.unconsented_ttl_secs = u64::MAX,
+                "lifecycle.unconsented_ttl_secs",
+            ),
             (|c| c.admin_token = "short".into(), "admin_token"),
         ];
         for (mutate, key) in cases {
@@ -388,7 +578,11 @@ mod tests {
     fn env_overrides_file_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "[authz]\nissuer = \"https://as.example.com\"\n[authz.rate_limit]\nper_minute = 5\n").unwrap();
+        std::fs::write(
+            &f,
+            "[authz]\nissuer = \"https://as.example.com\"\n[authz.rate_limit]\nper_minute = 5\n",
+        )
+        .unwrap();
         let c = AuthzConfig::load(Some(&f)).unwrap();
         assert_eq!(c.issuer, "https://as.example.com");
         assert_eq!(c.rate_limit.per_minute, 5);

@@ -133,15 +133,25 @@ struct Body<'a> {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let desc = if self.status.is_server_error() { "internal error" } else { &self.description };
+        let desc = if self.status.is_server_error() {
+            "internal error"
+        } else {
+            &self.description
+        };
         let mut res = (
             self.status,
-            axum::Json(Body { error: self.code.as_str(), error_description: desc }),
+            axum::Json(Body {
+                error: self.code.as_str(),
+                error_description: desc,
+            }),
         )
             .into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(w) = self.www_authenticate.and_then(|w| HeaderValue::from_str(&w).ok()) {
+        if let Some(w) = self
+            .www_authenticate
+            .and_then(|w| HeaderValue::from_str(&w).ok())
+        {
             h.insert(header::WWW_AUTHENTICATE, w);
         }
         if let Some(s) = self.retry_after {

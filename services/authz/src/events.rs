@@ -16,7 +16,10 @@ impl RequestCtx {
         if self.ip.is_none() && self.user_agent.is_none() {
             return None;
         }
-        Some(Source { ip: self.ip.map(|i| i.to_string()), user_agent: self.user_agent.clone() })
+        Some(Source {
+            ip: self.ip.map(|i| i.to_string()),
+            user_agent: self.user_agent.clone(),
+        })
     }
 }
 
@@ -37,9 +40,17 @@ pub fn event(
 }
 
 pub fn allow(signals: Vec<String>) -> Option<PolicyDecision> {
-    Some(PolicyDecision { decision: Decision::Allow, matched_rules: Vec::new(), risk_signals: signals })
+    Some(PolicyDecision {
+        decision: Decision::Allow,
+        matched_rules: Vec::new(),
+        risk_signals: signals,
+    })
 }
 
 pub fn deny(rule: &str, signals: Vec<String>) -> Option<PolicyDecision> {
-    Some(PolicyDecision { decision: Decision::Deny, matched_rules: vec![rule.to_string()], risk_signals: signals })
+    Some(PolicyDecision {
+        decision: Decision::Deny,
+        matched_rules: vec![rule.to_string()],
+        risk_signals: signals,
+    })
 }

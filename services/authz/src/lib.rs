@@ -22,12 +22,14 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod flow;
 pub mod http;
 pub mod lifecycle;
 pub mod policy;
 pub mod secrets;
 pub mod sources;
 pub mod store;
+pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,21 +50,59 @@ pub struct AppState {
     pub admin_hash: Option<secrets::TokenHash>,
     /// The issuer without a trailing slash; endpoint URLs hang off it.
     pub issuer: Arc<str>,
+    /// Hashes of the resource servers' introspection credentials.
+    pub introspection_hashes: Arc<Vec<secrets::TokenHash>>,
+    pub users: Arc<dyn users::IdentityProvider>,
+    pub flows: Arc<flow::pending::FlowState>,
+    /// `None` when CIMD is disabled.
+    pub cimd: Option<Arc<regwatch_cimd::CimdFetcher>>,
+    pub advisor: Arc<dyn flow::ConsentAdvisor>,
+    /// Group-commit writer for registrations.
+    pub writer: store::RegistrationWriter,
 }
 
 impl AppState {
+    /// Build the state. Fails only when the CIMD fetcher cannot be built.
     pub fn new(cfg: AuthzConfig, store: Store) -> Self {
+        Self::try_new(cfg, store).expect("CIMD fetcher")
+    }
+
+    pub fn try_new(cfg: AuthzConfig, store: Store) -> Result<Self, regwatch_cimd::CimdError> {
         let iat_hashes = Arc::new(cfg.initial_access_token_hashes());
-        let admin_hash = (!cfg.admin_token.is_empty()).then(|| secrets::hash_token(&cfg.admin_token));
+        let admin_hash =
+            (!cfg.admin_token.is_empty()).then(|| secrets::hash_token(&cfg.admin_token));
         let issuer: Arc<str> = cfg.issuer.trim_end_matches('/').into();
-        AppState {
+        let introspection_hashes = Arc::new(
+            cfg.oauth
+                .introspection_tokens
+                .iter()
+                .map(|t| secrets::hash_token(t))
+                .collect(),
+        );
+        let cimd = if cfg.cimd.enabled {
+            Some(Arc::new(regwatch_cimd::CimdFetcher::new(
+                cfg.cimd.fetch.clone(),
+            )?))
+        } else {
+            None
+        };
+        Ok(AppState {
+            introspection_hashes,
+            users: Arc::new(users::LocalUsers::new(&cfg.oauth.users)),
+            flows: Arc::new(flow::pending::FlowState::new(
+                cfg.oauth.max_pending,
+                std::time::Duration::from_secs(cfg.oauth.session_ttl_secs),
+            )),
+            cimd,
+            advisor: Arc::new(flow::BasicAdvisor),
+            writer: store::RegistrationWriter::spawn(store.clone()),
             sources: Arc::new(sources::SourceGuard::new(cfg.rate_limit.clone())),
             cfg: Arc::new(cfg),
             store,
             iat_hashes,
             admin_hash,
             issuer,
-        }
+        })
     }
 
     /// `issuer` + `path`.
@@ -81,9 +121,12 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(lifecycle::run_sweeper(state.clone(), stop_rx));
     let app = http::router(state);
-    let res = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let res = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     res

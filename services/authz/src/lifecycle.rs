@@ -15,7 +15,10 @@ pub async fn sweep_once(st: &AppState, now: DateTime<Utc>) -> Result<usize> {
     let now_ms = now.timestamp_millis();
     let idle_cutoff = now_ms - (lc.idle_ttl_secs as i64).saturating_mul(1000);
     let unconsented_cutoff = now_ms - (lc.unconsented_ttl_secs as i64).saturating_mul(1000);
-    let due = st.store.expiry_candidates(idle_cutoff, unconsented_cutoff, lc.sweep_batch).await?;
+    let due = st
+        .store
+        .expiry_candidates(idle_cutoff, unconsented_cutoff, lc.sweep_batch)
+        .await?;
     let mut expired = 0;
     for c in due {
         let (reason, ttl) = if c.consented_at.is_none() && c.created_at < unconsented_cutoff {
@@ -26,15 +29,29 @@ pub async fn sweep_once(st: &AppState, now: DateTime<Utc>) -> Result<usize> {
         let last_seen = DateTime::from_timestamp_millis(c.last_seen_at).unwrap_or(now);
         let res = st
             .store
-            .transition(&c.client_id, &[ClientStatus::Active], ClientStatus::Expired, true, now_ms, |n| {
-                let payload = EventPayload::ClientExpired(ClientExpired {
-                    reason: reason.into(),
-                    ttl_seconds: ttl,
-                    last_seen_at: last_seen,
-                    tokens_revoked: n,
-                });
-                events::event(&st.issuer, Some(&c.client_id), Actor::system("lifecycle"), payload, &RequestCtx::default(), now)
-            })
+            .transition(
+                &c.client_id,
+                &[ClientStatus::Active],
+                ClientStatus::Expired,
+                true,
+                now_ms,
+                |n| {
+                    let payload = EventPayload::ClientExpired(ClientExpired {
+                        reason: reason.into(),
+                        ttl_seconds: ttl,
+                        last_seen_at: last_seen,
+                        tokens_revoked: n,
+                    });
+                    events::event(
+                        &st.issuer,
+                        Some(&c.client_id),
+                        Actor::system("lifecycle"),
+                        payload,
+                        &RequestCtx::default(),
+                        now,
+                    )
+                },
+            )
             .await?;
         if res.is_some() {
             expired += 1;

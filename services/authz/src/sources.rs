@@ -45,7 +45,12 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
             }
         }
     }
-    Some(hops.into_iter().rev().find(|ip| !trusted.iter().any(|n| n.contains(ip))).unwrap_or(peer))
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
+            .unwrap_or(peer),
+    )
 }
 
 /// The rate-limit key of an address.
@@ -64,12 +69,21 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    Allowed { flag_level: u8 },
-    /// 429. `record` is true for the first refusal of a minute (the one
-    /// that goes to the outbox; the rest are counted, not written, so a
-    /// flood cannot turn into a write flood).
-    Limited { retry_after_secs: u64, flag_level: u8, record: bool },
-    Blocked { flag_level: u8, record: bool },
+    Allowed {
+        flag_level: u8,
+    },
+    /// Refused (429); `record` is true for the first refusal of a minute: that one
+    /// goes to the outbox, the rest are not written, so a flood of
+    /// refusals cannot become a flood of writes.
+    Limited {
+        retry_after_secs: u64,
+        flag_level: u8,
+        record: bool,
+    },
+    Blocked {
+        flag_level: u8,
+        record: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,19 +103,32 @@ pub struct SourceGuard {
 impl SourceGuard {
     pub fn new(cfg: RateLimitConfig) -> Self {
         let quota = |per_min: u32, burst: u32| {
-            NonZeroU32::new(per_min).map(|r| Quota::per_minute(r).allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN)))
+            NonZeroU32::new(per_min).map(|r| {
+                Quota::per_minute(r)
+                    .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN))
+            })
         };
         let normal = quota(cfg.per_minute, cfg.burst).map(RateLimiter::keyed);
         let div = cfg.flagged_divisor.max(1);
         let strict = quota((cfg.per_minute / div).max(1), (cfg.burst / div).max(1))
             .filter(|_| cfg.per_minute > 0)
             .map(RateLimiter::keyed);
-        SourceGuard { cfg, normal, strict, flags: Mutex::new(HashMap::new()) }
+        SourceGuard {
+            cfg,
+            normal,
+            strict,
+            flags: Mutex::new(HashMap::new()),
+        }
     }
 
     fn level_now(&self, flags: &mut HashMap<IpAddr, Flag>, key: IpAddr, now: Instant) -> u8 {
         match flags.get(&key) {
-            Some(f) if now.duration_since(f.raised_at) < Duration::from_secs(self.cfg.flag_ttl_secs) => f.level,
+            Some(f)
+                if now.duration_since(f.raised_at)
+                    < Duration::from_secs(self.cfg.flag_ttl_secs) =>
+            {
+                f.level
+            }
             Some(_) => {
                 flags.remove(&key);
                 0
@@ -112,17 +139,26 @@ impl SourceGuard {
 
     /// Decide whether one more request from `ip` may go on.
     pub fn admit(&self, ip: Option<IpAddr>, now: Instant) -> Admission {
-        let Some(ip) = ip else { return Admission::Allowed { flag_level: 0 } };
+        let Some(ip) = ip else {
+            return Admission::Allowed { flag_level: 0 };
+        };
         let key = source_key(ip);
         let mut flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
         let level = self.level_now(&mut flags, key, now);
         if level >= BLOCK_LEVEL {
             let record = Self::should_record(&mut flags, key, now);
-            return Admission::Blocked { flag_level: level, record };
+            return Admission::Blocked {
+                flag_level: level,
+                record,
+            };
         }
         // A flagged source must pass both the normal and the strict bucket.
         let mut verdict = Ok(());
-        for l in [Some(&self.normal), (level >= 1).then_some(&self.strict)].into_iter().flatten().flatten() {
+        for l in [Some(&self.normal), (level >= 1).then_some(&self.strict)]
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             verdict = verdict.and_then(|_| l.check_key(&key));
         }
         match verdict {
@@ -131,14 +167,23 @@ impl SourceGuard {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let new_level = self.raise_locked(&mut flags, key, now, false);
                 let record = Self::should_record(&mut flags, key, now);
-                Admission::Limited { retry_after_secs: wait.as_secs().max(1), flag_level: new_level, record }
+                Admission::Limited {
+                    retry_after_secs: wait.as_secs().max(1),
+                    flag_level: new_level,
+                    record,
+                }
             }
         }
     }
 
     fn should_record(flags: &mut HashMap<IpAddr, Flag>, key: IpAddr, now: Instant) -> bool {
         match flags.get_mut(&key) {
-            Some(f) if f.recorded_at.is_some_and(|r| now.duration_since(r) < RAISE_EVERY) => false,
+            Some(f)
+                if f.recorded_at
+                    .is_some_and(|r| now.duration_since(r) < RAISE_EVERY) =>
+            {
+                false
+            }
             Some(f) => {
                 f.recorded_at = Some(now);
                 true
@@ -147,11 +192,21 @@ impl SourceGuard {
         }
     }
 
-    fn raise_locked(&self, flags: &mut HashMap<IpAddr, Flag>, key: IpAddr, now: Instant, force: bool) -> u8 {
+    fn raise_locked(
+        &self,
+        flags: &mut HashMap<IpAddr, Flag>,
+        key: IpAddr,
+        now: Instant,
+        force: bool,
+    ) -> u8 {
         if flags.len() >= self.cfg.max_tracked_sources && !flags.contains_key(&key) {
             self.evict(flags, now);
         }
-        let f = flags.entry(key).or_insert(Flag { level: 0, raised_at: now, recorded_at: None });
+        let f = flags.entry(key).or_insert(Flag {
+            level: 0,
+            raised_at: now,
+            recorded_at: None,
+        });
         if force || f.level == 0 || now.duration_since(f.raised_at) >= RAISE_EVERY {
             f.level = (f.level + 1).min(BLOCK_LEVEL);
             f.raised_at = now;
@@ -178,7 +233,10 @@ impl SourceGuard {
     }
 
     pub fn unflag(&self, ip: IpAddr) {
-        self.flags.lock().unwrap_or_else(|p| p.into_inner()).remove(&source_key(ip));
+        self.flags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&source_key(ip));
     }
 
     pub fn flag_level(&self, ip: IpAddr, now: Instant) -> u8 {
@@ -211,11 +269,20 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.9, 203.0.113.7, 10.1.1.1"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.9, 203.0.113.7, 10.1.1.1"),
+        );
         let peer_proxy: IpAddr = "10.0.0.2".parse().unwrap();
         let peer_public: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(client_ip(Some(peer_proxy), &h, &trusted), Some("203.0.113.7".parse().unwrap()));
-        assert_eq!(client_ip(Some(peer_public), &h, &trusted), Some(peer_public));
+        assert_eq!(
+            client_ip(Some(peer_proxy), &h, &trusted),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(Some(peer_public), &h, &trusted),
+            Some(peer_public)
+        );
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(Some(peer_proxy), &h, &trusted), Some(peer_proxy));
     }
@@ -231,30 +298,52 @@ mod tests {
 
     #[test]
     fn escalation_rate_limits_then_blocks() {
-        let g = SourceGuard::new(RateLimitConfig { per_minute: 2, burst: 2, ..Default::default() });
-        let ip: Option<IpAddr> = Some("203.0.113.7".parse().unwrap());
+        let g = SourceGuard::new(RateLimitConfig {
+            per_minute: 2,
+            burst: 2,
+            ..Default::default()
+        });
+        let addr: IpAddr = "203.0.113.7".parse().unwrap();
+        let ip = Some(addr);
         let t0 = Instant::now();
         assert_eq!(g.admit(ip, t0), Admission::Allowed { flag_level: 0 });
         assert_eq!(g.admit(ip, t0), Admission::Allowed { flag_level: 0 });
         match g.admit(ip, t0) {
-            Admission::Limited { flag_level: 1, record: true, retry_after_secs } => assert!(retry_after_secs >= 1),
+            Admission::Limited {
+                flag_level: 1,
+                record: true,
+                retry_after_secs,
+            } => assert!(retry_after_secs >= 1),
             other => panic!("{other:?}"),
         }
         // The second refusal in the same minute is not recorded again.
-        assert!(matches!(g.admit(ip, t0), Admission::Limited { record: false, flag_level: 1, .. }));
+        assert!(matches!(
+            g.admit(ip, t0),
+            Admission::Limited {
+                record: false,
+                flag_level: 1,
+                ..
+            }
+        ));
         let other: Option<IpAddr> = Some("198.51.100.1".parse().unwrap());
         assert_eq!(g.admit(other, t0), Admission::Allowed { flag_level: 0 });
         // Admin flags twice more: blocked.
-        g.flag(ip.unwrap(), t0);
-        assert_eq!(g.flag(ip.unwrap(), t0), BLOCK_LEVEL);
-        assert!(matches!(g.admit(ip, t0), Admission::Blocked { flag_level: 3, .. }));
-        g.unflag(ip.unwrap());
-        assert_eq!(g.flag_level(ip.unwrap(), t0), 0);
+        g.flag(addr, t0);
+        assert_eq!(g.flag(addr, t0), BLOCK_LEVEL);
+        assert!(matches!(
+            g.admit(ip, t0),
+            Admission::Blocked { flag_level: 3, .. }
+        ));
+        g.unflag(addr);
+        assert_eq!(g.flag_level(addr, t0), 0);
     }
 
     #[test]
     fn flags_lapse() {
-        let g = SourceGuard::new(RateLimitConfig { flag_ttl_secs: 10, ..Default::default() });
+        let g = SourceGuard::new(RateLimitConfig {
+            flag_ttl_secs: 10,
+            ..Default::default()
+        });
         let ip: IpAddr = "203.0.113.8".parse().unwrap();
         let t0 = Instant::now();
         g.flag(ip, t0);

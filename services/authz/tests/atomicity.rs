@@ -18,14 +18,20 @@ async fn injected_failure_before_the_event_rolls_back_the_state_change() {
     for h in backends(config()).await {
         let ok = h.register(&public_client()).await;
         let id = ok.body["client_id"].as_str().unwrap().to_string();
-        let rat = ok.body["registration_access_token"].as_str().unwrap().to_string();
+        let rat = ok.body["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let faults = h.state.store.faults();
         faults.fail_before_event.store(true, Ordering::SeqCst);
 
         // Registration: 500, no client, no event.
         let r = h.register(&public_client()).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", h.name);
-        assert_eq!(r.body["error_description"], "internal error", "a 5xx says nothing of the cause");
+        assert_eq!(
+            r.body["error_description"], "internal error",
+            "a 5xx says nothing of the cause"
+        );
         assert_eq!(h.clients().await, 1);
         assert_eq!(h.events().await.len(), 1);
 
@@ -33,20 +39,47 @@ async fn injected_failure_before_the_event_rolls_back_the_state_change() {
         let mut upd = public_client();
         upd["client_id"] = json!(id);
         upd["redirect_uris"] = json!(["https://new.example.com/cb"]);
-        let r = h.call(Method::PUT, &format!("/register/{id}"), Some(&rat), Some(&upd), "198.51.100.10").await;
+        let r = h
+            .call(
+                Method::PUT,
+                &format!("/register/{id}"),
+                Some(&rat),
+                Some(&upd),
+                "198.51.100.10",
+            )
+            .await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 
         // Delete: the client stays active.
-        let r = h.call(Method::DELETE, &format!("/register/{id}"), Some(&rat), None, "198.51.100.10").await;
+        let r = h
+            .call(
+                Method::DELETE,
+                &format!("/register/{id}"),
+                Some(&rat),
+                None,
+                "198.51.100.10",
+            )
+            .await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 
         faults.fail_before_event.store(false, Ordering::SeqCst);
         let row = h.state.store.get_client(&id).await.unwrap().unwrap();
         assert_eq!(row.status.as_str(), "active");
-        assert_eq!(row.metadata.redirect_uris, vec!["http://127.0.0.1:33418/callback"]);
+        assert_eq!(
+            row.metadata.redirect_uris,
+            vec!["http://127.0.0.1:33418/callback"]
+        );
         assert_eq!(row.version, 1);
         assert_eq!(h.events().await.len(), 1, "no event for the failed changes");
-        let r = h.call(Method::GET, &format!("/register/{id}"), Some(&rat), None, "198.51.100.10").await;
+        let r = h
+            .call(
+                Method::GET,
+                &format!("/register/{id}"),
+                Some(&rat),
+                None,
+                "198.51.100.10",
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "the old token still works");
     }
 }
@@ -62,21 +95,41 @@ async fn a_failing_event_insert_rolls_back_the_state_change() {
         let res = h
             .state
             .store
-            .transition(&id, &[regwatch_authz::store::ClientStatus::Active], regwatch_authz::store::ClientStatus::Deleted, true, Utc::now().timestamp_millis(), |_| {
-                let mut e = regwatch_authz::events::event(
-                    "http://127.0.0.1:8400",
-                    Some(&id),
-                    Actor::admin("t"),
-                    EventPayload::ClientDeleted(ClientDeleted { reason: "t".into(), tokens_revoked: 0 }),
-                    &Default::default(),
-                    Utc::now(),
-                );
-                e.event_id = first.event_id;
-                e
-            })
+            .transition(
+                &id,
+                &[regwatch_authz::store::ClientStatus::Active],
+                regwatch_authz::store::ClientStatus::Deleted,
+                true,
+                Utc::now().timestamp_millis(),
+                |_| {
+                    let mut e = regwatch_authz::events::event(
+                        "http://127.0.0.1:8400",
+                        Some(&id),
+                        Actor::admin("t"),
+                        EventPayload::ClientDeleted(ClientDeleted {
+                            reason: "t".into(),
+                            tokens_revoked: 0,
+                        }),
+                        &Default::default(),
+                        Utc::now(),
+                    );
+                    e.event_id = first.event_id;
+                    e
+                },
+            )
             .await;
         assert!(res.is_err(), "{}", h.name);
-        assert_eq!(h.state.store.get_client(&id).await.unwrap().unwrap().status.as_str(), "active");
+        assert_eq!(
+            h.state
+                .store
+                .get_client(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .as_str(),
+            "active"
+        );
         assert_eq!(h.events().await.len(), 1);
     }
 }
@@ -106,37 +159,93 @@ async fn no_secret_or_token_in_events_or_logs() {
 
     let h = sqlite(config()).await;
     let mut secrets = Vec::new();
-    let conf = h.register(&json!({"client_name":"Web","redirect_uris":["https://a.example.com/cb"]})).await;
+    let conf = h
+        .register(&json!({"client_name":"Web","redirect_uris":["https://a.example.com/cb"]}))
+        .await;
     secrets.push(conf.body["client_secret"].as_str().unwrap().to_string());
     let id = conf.body["client_id"].as_str().unwrap().to_string();
-    let rat = conf.body["registration_access_token"].as_str().unwrap().to_string();
+    let rat = conf.body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     secrets.push(rat.clone());
     let mut upd = json!({"client_id": id, "client_name":"Web","redirect_uris":["https://a.example.com/cb2"], "client_secret": secrets[0]});
-    let r = h.call(Method::PUT, &format!("/register/{id}"), Some(&rat), Some(&upd), "198.51.100.10").await;
+    let r = h
+        .call(
+            Method::PUT,
+            &format!("/register/{id}"),
+            Some(&rat),
+            Some(&upd),
+            "198.51.100.10",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let rat2 = r.body["registration_access_token"].as_str().unwrap().to_string();
+    let rat2 = r.body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     secrets.push(rat2.clone());
     upd["client_secret"] = json!("wrong-secret");
-    h.call(Method::PUT, &format!("/register/{id}"), Some(&rat2), Some(&upd), "198.51.100.10").await;
-    h.call(Method::GET, &format!("/register/{id}"), Some(&rat), None, "198.51.100.10").await;
-    h.call(Method::DELETE, &format!("/register/{id}"), Some(&rat2), None, "198.51.100.10").await;
-    h.call(Method::GET, "/admin/clients", Some(ADMIN), None, "127.0.0.1").await;
+    h.call(
+        Method::PUT,
+        &format!("/register/{id}"),
+        Some(&rat2),
+        Some(&upd),
+        "198.51.100.10",
+    )
+    .await;
+    h.call(
+        Method::GET,
+        &format!("/register/{id}"),
+        Some(&rat),
+        None,
+        "198.51.100.10",
+    )
+    .await;
+    h.call(
+        Method::DELETE,
+        &format!("/register/{id}"),
+        Some(&rat2),
+        None,
+        "198.51.100.10",
+    )
+    .await;
+    h.call(
+        Method::GET,
+        "/admin/clients",
+        Some(ADMIN),
+        None,
+        "127.0.0.1",
+    )
+    .await;
     secrets.push(ADMIN.to_string());
 
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(logged.contains("client registered"), "the capture works: {logged}");
+    assert!(
+        logged.contains("client registered"),
+        "the capture works: {logged}"
+    );
     let events = serde_json::to_string(&h.events().await).unwrap();
-    let outbox_raw: Vec<String> = h.state.store.outbox_after(0, 1000).await.unwrap().into_iter().map(|r| r.payload).collect();
+    let outbox_raw: Vec<String> = h
+        .state
+        .store
+        .outbox_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.payload)
+        .collect();
     for s in &secrets {
         assert!(!logged.contains(s.as_str()), "a secret reached the log");
         assert!(!events.contains(s.as_str()), "a secret reached an event");
         assert!(!outbox_raw.iter().any(|p| p.contains(s.as_str())));
     }
     // And the database holds hashes, never the values.
-    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as("SELECT secret_hash, rat_hash FROM clients")
-        .fetch_all(h.state.store.pool())
-        .await
-        .unwrap();
+    let rows: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT secret_hash, rat_hash FROM clients")
+            .fetch_all(h.state.store.pool())
+            .await
+            .unwrap();
     for (a, b) in rows {
         for v in [a, b].into_iter().flatten() {
             assert!(!secrets.contains(&v));

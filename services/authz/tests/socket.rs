@@ -8,8 +8,10 @@ use regwatch_authz::{AppState, AuthzConfig, Store};
 #[tokio::test]
 async fn serves_on_a_real_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = AuthzConfig::default();
-    cfg.database_url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let mut cfg = AuthzConfig {
+        database_url: format!("sqlite://{}", dir.path().join("a.db").display()),
+        ..Default::default()
+    };
     let store = Store::connect(&cfg.database_url, 1).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -22,7 +24,9 @@ async fn serves_on_a_real_socket() {
 
     let http = reqwest::Client::new();
     let meta: serde_json::Value = http
-        .get(format!("http://{addr}/.well-known/oauth-authorization-server"))
+        .get(format!(
+            "http://{addr}/.well-known/oauth-authorization-server"
+        ))
         .send()
         .await
         .unwrap()
@@ -38,9 +42,17 @@ async fn serves_on_a_real_socket() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let body: serde_json::Value = r.json().await.unwrap();
-    let row = store.get_client(body["client_id"].as_str().unwrap()).await.unwrap().unwrap();
+    let row = store
+        .get_client(body["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.source_ip.as_deref(), Some("127.0.0.1"));
 
     tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

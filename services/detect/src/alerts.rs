@@ -10,7 +10,10 @@ use crate::hash::Fnv;
 
 /// Combines independent finding weights: `1 - Π(1 - w)`, in [0, 1].
 pub fn combine(weights: impl IntoIterator<Item = f64>) -> f64 {
-    let miss: f64 = weights.into_iter().map(|w| 1.0 - w.clamp(0.0, 1.0)).product();
+    let miss: f64 = weights
+        .into_iter()
+        .map(|w| 1.0 - w.clamp(0.0, 1.0))
+        .product();
     (1.0 - miss).clamp(0.0, 1.0)
 }
 
@@ -28,16 +31,30 @@ pub fn alert_id(at: DateTime<Utc>, dedup_key: &str, salt: &str) -> Uuid {
 }
 
 fn step(s: Severity, up: bool) -> Severity {
-    const ORDER: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    const ORDER: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
     let i = ORDER.iter().position(|x| *x == s).unwrap_or(2);
-    let j = if up { (i + 1).min(ORDER.len() - 1) } else { i.saturating_sub(1) };
+    let j = if up {
+        (i + 1).min(ORDER.len() - 1)
+    } else {
+        i.saturating_sub(1)
+    };
     ORDER[j]
 }
 
 /// The configured base severity of `kind`, one step up at score >= 0.85,
 /// one step down below 0.4.
 pub fn severity_for(config: &DetectConfig, kind: AlertKind, score: f64) -> Severity {
-    let base = config.severities.get(&kind).copied().unwrap_or(Severity::Medium);
+    let base = config
+        .severities
+        .get(&kind)
+        .copied()
+        .unwrap_or(Severity::Medium);
     if score >= 0.85 {
         step(base, true)
     } else if score < 0.4 {
@@ -75,7 +92,11 @@ pub struct Draft {
 impl Draft {
     /// The finished alert, stamped with `now`.
     pub fn build(self, config: &DetectConfig, now: DateTime<Utc>) -> Alert {
-        let score = if self.score.is_finite() { self.score.clamp(0.0, 1.0) } else { 0.0 };
+        let score = if self.score.is_finite() {
+            self.score.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Alert {
             alert_id: alert_id(self.created_at, &self.dedup_key, &self.id_salt),
             kind: self.kind,

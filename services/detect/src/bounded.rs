@@ -160,12 +160,18 @@ impl<V> BoundedMap<V> {
 
     /// Key and record in a slot.
     pub fn at_slot(&self, slot: u32) -> Option<(&CompactKey, &V)> {
-        self.slots.get(slot as usize)?.as_ref().map(|s| (&s.key, &s.value))
+        self.slots
+            .get(slot as usize)?
+            .as_ref()
+            .map(|s| (&s.key, &s.value))
     }
 
     /// Record in a slot, mutable.
     pub fn at_slot_mut(&mut self, slot: u32) -> Option<&mut V> {
-        self.slots.get_mut(slot as usize)?.as_mut().map(|s| &mut s.value)
+        self.slots
+            .get_mut(slot as usize)?
+            .as_mut()
+            .map(|s| &mut s.value)
     }
 
     /// The record for `key`, created by `make` when absent (evicting the
@@ -186,7 +192,11 @@ impl<V> BoundedMap<V> {
         if self.index.len() >= self.capacity {
             self.evict_one();
         }
-        let slot_value = Slot { key: CompactKey::new(key), referenced: false, value: make() };
+        let slot_value = Slot {
+            key: CompactKey::new(key),
+            referenced: false,
+            value: make(),
+        };
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(slot_value);
@@ -234,7 +244,9 @@ impl<V> BoundedMap<V> {
         // over the clock always find a victim.
         let rounds = self.clock.len() * 2 + 1;
         for _ in 0..rounds {
-            let Some(slot) = self.clock.pop_front() else { return };
+            let Some(slot) = self.clock.pop_front() else {
+                return;
+            };
             if let Some(f) = self.in_clock.get_mut(slot as usize) {
                 *f = false;
             }

@@ -20,7 +20,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 /// Everything the detectors can be tuned with. Every section has defaults,
@@ -129,7 +132,14 @@ pub struct KeyFloors {
 
 impl Default for KeyFloors {
     fn default() -> Self {
-        KeyFloors { ip: 8, ip_prefix: 12, name_skeleton: 10, redirect_host: 10, software_id: 15, global: 60 }
+        KeyFloors {
+            ip: 8,
+            ip_prefix: 12,
+            name_skeleton: 10,
+            redirect_host: 10,
+            software_id: 15,
+            global: 60,
+        }
     }
 }
 
@@ -151,7 +161,13 @@ pub struct BurstConfig {
 
 impl Default for BurstConfig {
     fn default() -> Self {
-        BurstConfig { window_secs: 300, floors: KeyFloors::default(), max_p_value: 1e-4, ewma_alpha: 0.1, min_baseline: 0.5 }
+        BurstConfig {
+            window_secs: 300,
+            floors: KeyFloors::default(),
+            max_p_value: 1e-4,
+            ewma_alpha: 0.1,
+            min_baseline: 0.5,
+        }
     }
 }
 
@@ -224,7 +240,10 @@ pub struct DriftConfig {
 
 impl Default for DriftConfig {
     fn default() -> Self {
-        DriftConfig { shared_host_min_names: 5, min_score: 0.3 }
+        DriftConfig {
+            shared_host_min_names: 5,
+            min_score: 0.3,
+        }
     }
 }
 
@@ -243,9 +262,20 @@ pub struct ScopeConfig {
 impl Default for ScopeConfig {
     fn default() -> Self {
         ScopeConfig {
-            sensitive: ["admin", "admin:*", "*", "tools:write", "tools:admin", "files:write", "mcp:admin", "repo", "delete", "write:*"]
-                .map(String::from)
-                .to_vec(),
+            sensitive: [
+                "admin",
+                "admin:*",
+                "*",
+                "tools:write",
+                "tools:admin",
+                "files:write",
+                "mcp:admin",
+                "repo",
+                "delete",
+                "write:*",
+            ]
+            .map(String::from)
+            .to_vec(),
             min_added_non_sensitive: 3,
             min_score: 0.3,
         }
@@ -264,7 +294,10 @@ pub struct DormantConfig {
 
 impl Default for DormantConfig {
     fn default() -> Self {
-        DormantConfig { after_secs: 24 * 3600, cluster_min: 3 }
+        DormantConfig {
+            after_secs: 24 * 3600,
+            cluster_min: 3,
+        }
     }
 }
 
@@ -281,7 +314,10 @@ pub struct DuplicateConfig {
 
 impl Default for DuplicateConfig {
     fn default() -> Self {
-        DuplicateConfig { threshold: 5, window_secs: 3600 }
+        DuplicateConfig {
+            threshold: 5,
+            window_secs: 3600,
+        }
     }
 }
 
@@ -301,7 +337,10 @@ fn check_prob(key: &str, v: f64, open_low: bool) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(key, format!("{v} is not in {}0, 1]", if open_low { "(" } else { "[" })))
+        Err(invalid(
+            key,
+            format!("{v} is not in {}0, 1]", if open_low { "(" } else { "[" }),
+        ))
     }
 }
 
@@ -351,30 +390,63 @@ impl DetectConfig {
         }
         let i = &self.impersonation;
         if i.max_distance_protected > 2 {
-            return Err(invalid("impersonation.max_distance_protected", "must be 0, 1 or 2"));
+            return Err(invalid(
+                "impersonation.max_distance_protected",
+                "must be 0, 1 or 2",
+            ));
         }
         if i.max_distance_established > 1 {
-            return Err(invalid("impersonation.max_distance_established", "must be 0 or 1"));
+            return Err(invalid(
+                "impersonation.max_distance_established",
+                "must be 0 or 1",
+            ));
         }
         check_prob("impersonation.min_score", i.min_score, false)?;
         for (n, p) in i.protected.iter().enumerate() {
             if p.name.trim().is_empty() {
-                return Err(invalid(&format!("impersonation.protected[{n}].name"), "must not be empty"));
+                return Err(invalid(
+                    &format!("impersonation.protected[{n}].name"),
+                    "must not be empty",
+                ));
             }
-            if let Some(d) = p.domains.iter().find(|d| d.is_empty() || d.contains('/') || d.contains(':')) {
-                return Err(invalid(&format!("impersonation.protected[{n}].domains"), format!("`{d}` is not a domain")));
+            if let Some(d) = p
+                .domains
+                .iter()
+                .find(|d| d.is_empty() || d.contains('/') || d.contains(':'))
+            {
+                return Err(invalid(
+                    &format!("impersonation.protected[{n}].domains"),
+                    format!("`{d}` is not a domain"),
+                ));
             }
         }
-        check_pos("drift.shared_host_min_names", u64::from(self.drift.shared_host_min_names))?;
+        check_pos(
+            "drift.shared_host_min_names",
+            u64::from(self.drift.shared_host_min_names),
+        )?;
         check_prob("drift.min_score", self.drift.min_score, false)?;
         check_prob("scope.min_score", self.scope.min_score, false)?;
-        check_pos("scope.min_added_non_sensitive", self.scope.min_added_non_sensitive as u64)?;
+        check_pos(
+            "scope.min_added_non_sensitive",
+            self.scope.min_added_non_sensitive as u64,
+        )?;
         check_pos("dormant.after_secs", u64::from(self.dormant.after_secs))?;
         check_pos("dormant.cluster_min", u64::from(self.dormant.cluster_min))?;
         check_pos("duplicate.threshold", u64::from(self.duplicate.threshold))?;
-        check_pos("duplicate.window_secs", u64::from(self.duplicate.window_secs))?;
-        if let Some(d) = self.allowlist.domains.iter().find(|d| d.is_empty() || d.contains('/')) {
-            return Err(invalid("allowlist.domains", format!("`{d}` is not a domain")));
+        check_pos(
+            "duplicate.window_secs",
+            u64::from(self.duplicate.window_secs),
+        )?;
+        if let Some(d) = self
+            .allowlist
+            .domains
+            .iter()
+            .find(|d| d.is_empty() || d.contains('/'))
+        {
+            return Err(invalid(
+                "allowlist.domains",
+                format!("`{d}` is not a domain"),
+            ));
         }
         Ok(())
     }

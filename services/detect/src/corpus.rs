@@ -17,7 +17,9 @@ use uuid::{Builder, Uuid};
 
 use crate::config::DetectConfig;
 use crate::engine::Detector;
-use crate::input::{ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod};
+use crate::input::{
+    ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
+};
 
 /// The seed of the committed corpus.
 pub const DEFAULT_SEED: u64 = 0x7265_6777_6174_6368; // "regwatch"
@@ -100,20 +102,76 @@ struct Gen {
 }
 
 const ADJ: &[&str] = &[
-    "Acme", "Brightwave", "Northwind", "Bluebird", "Granite", "Lumen", "Pinecone", "Harbor", "Quartz", "Tidal", "Orbit",
-    "Maple", "Saffron", "Juniper", "Copperleaf", "Falcon", "Meridian", "Nimbus", "Kestrel", "Willow", "Obsidian",
-    "Sequoia", "Vantage", "Zephyr", "Cobalt", "Ember", "Atlas", "Beacon", "Cascade", "Driftwood",
+    "Acme",
+    "Brightwave",
+    "Northwind",
+    "Bluebird",
+    "Granite",
+    "Lumen",
+    "Pinecone",
+    "Harbor",
+    "Quartz",
+    "Tidal",
+    "Orbit",
+    "Maple",
+    "Saffron",
+    "Juniper",
+    "Copperleaf",
+    "Falcon",
+    "Meridian",
+    "Nimbus",
+    "Kestrel",
+    "Willow",
+    "Obsidian",
+    "Sequoia",
+    "Vantage",
+    "Zephyr",
+    "Cobalt",
+    "Ember",
+    "Atlas",
+    "Beacon",
+    "Cascade",
+    "Driftwood",
 ];
 const NOUN: &[&str] = &[
-    "Notes", "Assistant", "Docs", "Analytics", "CRM", "Tickets", "Deploy", "Search", "Mail", "Calendar", "Wiki",
-    "Sheets", "Support", "Billing", "Monitor", "Studio", "Agent", "Connector", "Planner", "Inbox",
+    "Notes",
+    "Assistant",
+    "Docs",
+    "Analytics",
+    "CRM",
+    "Tickets",
+    "Deploy",
+    "Search",
+    "Mail",
+    "Calendar",
+    "Wiki",
+    "Sheets",
+    "Support",
+    "Billing",
+    "Monitor",
+    "Studio",
+    "Agent",
+    "Connector",
+    "Planner",
+    "Inbox",
 ];
 const TLD: &[&str] = &["com", "io", "app", "dev", "ai", "co", "net", "de", "fr"];
-const SCOPES: &[&str] = &["mcp:read", "mcp:tools", "files:read", "calendar:read", "profile", "email", "offline_access"];
+const SCOPES: &[&str] = &[
+    "mcp:read",
+    "mcp:tools",
+    "files:read",
+    "calendar:read",
+    "profile",
+    "email",
+    "offline_access",
+];
 const SENSITIVE: &[&str] = &["admin", "tools:write", "files:write", "mcp:admin"];
 
 fn slug(s: &str) -> String {
-    s.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+    s.to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
 }
 
 /// `r` with its port replaced when it is a loopback URI.
@@ -121,7 +179,9 @@ fn with_loopback_port(r: &str, port: i64) -> String {
     if !(r.contains("://127.0.0.1:") || r.contains("://localhost:")) {
         return r.to_owned();
     }
-    let Some((head, rest)) = r.split_once("://") else { return r.to_owned() };
+    let Some((head, rest)) = r.split_once("://") else {
+        return r.to_owned();
+    };
     let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
     let host = hostport.split(':').next().unwrap_or("127.0.0.1");
     format!("{head}://{host}:{port}/{path}")
@@ -144,12 +204,22 @@ impl Gen {
 
     fn public_ip(&mut self) -> IpAddr {
         // Avoid 10/8, 127/8, 172.16/12, 192.168/16, 100.64/10.
-        let a = *self.rng.pick(&[23u8, 31, 45, 52, 64, 81, 92, 104, 141, 151, 185, 203, 212]);
-        IpAddr::V4(Ipv4Addr::new(a, self.rng.below(256) as u8, self.rng.below(256) as u8, 1 + self.rng.below(250) as u8))
+        let a = *self
+            .rng
+            .pick(&[23u8, 31, 45, 52, 64, 81, 92, 104, 141, 151, 185, 203, 212]);
+        IpAddr::V4(Ipv4Addr::new(
+            a,
+            self.rng.below(256) as u8,
+            self.rng.below(256) as u8,
+            1 + self.rng.below(250) as u8,
+        ))
     }
 
     fn push(&mut self, obs: Observation, label: &Label) {
-        self.events.push(LabeledEvent { obs, label: label.clone() });
+        self.events.push(LabeledEvent {
+            obs,
+            label: label.clone(),
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -183,9 +253,22 @@ impl Gen {
         id
     }
 
-    fn activity(&mut self, label: &Label, id: &str, t: i64, kind: ActivityKind, ip: Option<IpAddr>) {
+    fn activity(
+        &mut self,
+        label: &Label,
+        id: &str,
+        t: i64,
+        kind: ActivityKind,
+        ip: Option<IpAddr>,
+    ) {
         let at = self.at(t);
-        let obs = ActivityObservation { client_id: id.to_owned(), kind, source_ip: ip, at, event_id: self.rng.uuid7(at) };
+        let obs = ActivityObservation {
+            client_id: id.to_owned(),
+            kind,
+            source_ip: ip,
+            at,
+            event_id: self.rng.uuid7(at),
+        };
         self.push(Observation::Activity(obs), label);
     }
 
@@ -221,13 +304,36 @@ impl Gen {
     }
 
     /// Consent, a token and a tool call or two, as a normal client does.
-    fn normal_life(&mut self, label: &Label, id: &str, t: i64, scopes: &[String], ip: Option<IpAddr>) -> i64 {
+    fn normal_life(
+        &mut self,
+        label: &Label,
+        id: &str,
+        t: i64,
+        scopes: &[String],
+        ip: Option<IpAddr>,
+    ) -> i64 {
         let tc = t + self.rng.range(20, 1800);
-        self.activity(label, id, tc, ActivityKind::ConsentGranted { scopes: scopes.to_vec() }, ip);
+        self.activity(
+            label,
+            id,
+            tc,
+            ActivityKind::ConsentGranted {
+                scopes: scopes.to_vec(),
+            },
+            ip,
+        );
         self.activity(label, id, tc + 2, ActivityKind::TokenIssued, ip);
         if self.rng.chance(0.5) {
             let tt = tc + self.rng.range(5, 600);
-            self.activity(label, id, tt, ActivityKind::ToolCalled { tool: "search".into() }, ip);
+            self.activity(
+                label,
+                id,
+                tt,
+                ActivityKind::ToolCalled {
+                    tool: "search".into(),
+                },
+                ip,
+            );
         }
         tc + 600
     }
@@ -245,14 +351,33 @@ impl Gen {
             }
             let s = slug(&name);
             let kind = self.rng.below(10);
-            let scopes: Vec<String> =
-                SCOPES.iter().filter(|_| self.rng.chance(0.4)).map(|s| (*s).to_owned()).chain(["mcp:read".to_owned()]).collect();
+            let scopes: Vec<String> = SCOPES
+                .iter()
+                .filter(|_| self.rng.chance(0.4))
+                .map(|s| (*s).to_owned())
+                .chain(["mcp:read".to_owned()])
+                .collect();
             let (redirects, native) = match kind {
-                0..=3 => (vec![format!("https://{s}.{}/oauth/callback", self.rng.pick(TLD))], false),
-                4 => (vec![format!("https://app.{s}.{}/mcp/cb", self.rng.pick(TLD))], false),
+                0..=3 => (
+                    vec![format!("https://{s}.{}/oauth/callback", self.rng.pick(TLD))],
+                    false,
+                ),
+                4 => (
+                    vec![format!("https://app.{s}.{}/mcp/cb", self.rng.pick(TLD))],
+                    false,
+                ),
                 5 => (vec![format!("https://{s}.github.io/callback")], false),
-                6 => (vec![format!("https://{s}.vercel.app/api/auth/callback")], false),
-                7 => (vec![format!("http://127.0.0.1:{}/callback", self.rng.range(3000, 60000))], true),
+                6 => (
+                    vec![format!("https://{s}.vercel.app/api/auth/callback")],
+                    false,
+                ),
+                7 => (
+                    vec![format!(
+                        "http://127.0.0.1:{}/callback",
+                        self.rng.range(3000, 60000)
+                    )],
+                    true,
+                ),
                 8 => (vec![format!("com.{s}.desktop:/oauth2redirect")], true),
                 _ => (
                     vec![
@@ -263,7 +388,13 @@ impl Gen {
                 ),
             };
             let software_id = self.rng.chance(0.3).then(|| format!("{s}-mcp"));
-            out.push(Vendor { name, redirects, software_id, native, scopes });
+            out.push(Vendor {
+                name,
+                redirects,
+                software_id,
+                native,
+                scopes,
+            });
         }
         // Non-Latin single-script names and IDN domains.
         for (name, redirect) in [
@@ -274,21 +405,47 @@ impl Gen {
             ("Café Planner", "https://café-planner.fr/cb"),
             ("数据助手", "https://shuju.cn/cb"),
         ] {
-            out.push(Vendor { name: name.into(), redirects: vec![redirect.into()], software_id: None, native: false, scopes: vec!["mcp:read".into()] });
+            out.push(Vendor {
+                name: name.into(),
+                redirects: vec![redirect.into()],
+                software_id: None,
+                native: false,
+                scopes: vec!["mcp:read".into()],
+            });
         }
         // Genuine well-known clients, on their owners' domains or loopback.
         let genuine: &[(&str, &str, bool)] = &[
-            ("ChatGPT", "https://chatgpt.com/connector_platform_oauth_redirect", false),
+            (
+                "ChatGPT",
+                "https://chatgpt.com/connector_platform_oauth_redirect",
+                false,
+            ),
             ("Claude", "https://claude.ai/api/mcp/auth_callback", false),
             ("Claude Code", "http://localhost:{port}/callback", true),
-            ("Cursor", "cursor://anysphere.cursor-retrieval/oauth/user-callback", true),
+            (
+                "Cursor",
+                "cursor://anysphere.cursor-retrieval/oauth/user-callback",
+                true,
+            ),
             ("Visual Studio Code", "http://127.0.0.1:{port}/", true),
             ("Visual Studio Code", "https://vscode.dev/redirect", false),
-            ("MCP Inspector", "http://localhost:{port}/oauth/callback", true),
+            (
+                "MCP Inspector",
+                "http://localhost:{port}/oauth/callback",
+                true,
+            ),
             ("Windsurf", "https://windsurf.com/oauth/callback", false),
-            ("Perplexity", "https://www.perplexity.ai/rest/connections/oauth_callback", false),
+            (
+                "Perplexity",
+                "https://www.perplexity.ai/rest/connections/oauth_callback",
+                false,
+            ),
             ("Zed", "http://127.0.0.1:{port}/mcp/oauth", true),
-            ("Raycast", "https://raycast.com/redirect?packageName=Extension", false),
+            (
+                "Raycast",
+                "https://raycast.com/redirect?packageName=Extension",
+                false,
+            ),
             ("Gemini CLI", "http://localhost:{port}/oauth2callback", true),
         ];
         for (name, redirect, native) in genuine {
@@ -306,8 +463,17 @@ impl Gen {
 
     fn benign(&mut self, vendors: &[Vendor], n: usize, span: i64) {
         for i in 0..n {
-            let v = vendors[if i < vendors.len() { i } else { self.rng.below(vendors.len() as u64) as usize }].clone();
-            let label = Label { attack: None, campaign: None, scenario: format!("benign: {}", if v.native { "native" } else { "web" }) };
+            let v = vendors[if i < vendors.len() {
+                i
+            } else {
+                self.rng.below(vendors.len() as u64) as usize
+            }]
+            .clone();
+            let label = Label {
+                attack: None,
+                campaign: None,
+                scenario: format!("benign: {}", if v.native { "native" } else { "web" }),
+            };
             let t = self.rng.range(0, span);
             let ip = self.public_ip();
             // Native clients pick a fresh loopback port per install.
@@ -319,43 +485,77 @@ impl Gen {
                     with_loopback_port(r, port)
                 })
                 .collect();
-            let id = self.register(&label, t, &v.name, &redirects, &v.scopes, v.software_id.as_deref(), Some(ip));
+            let id = self.register(
+                &label,
+                t,
+                &v.name,
+                &redirects,
+                &v.scopes,
+                v.software_id.as_deref(),
+                Some(ip),
+            );
             let mut now = self.normal_life(&label, &id, t, &v.scopes, Some(ip));
             // Benign follow-ups.
             match self.rng.below(12) {
                 0 if v.native => {
                     // Loopback port change (RFC 8252: any port).
                     let port = self.rng.range(1024, 65000);
-                    let new: Vec<String> = redirects.iter().map(|r| with_loopback_port(r, port)).collect();
+                    let new: Vec<String> = redirects
+                        .iter()
+                        .map(|r| with_loopback_port(r, port))
+                        .collect();
                     now += self.rng.range(3600, 86400);
-                    let label = Label { scenario: "benign: loopback port change".into(), ..label.clone() };
-                    self.update(&label, &id, now, &v.name, &redirects, &new, &v.scopes, &v.scopes, true);
+                    let label = Label {
+                        scenario: "benign: loopback port change".into(),
+                        ..label.clone()
+                    };
+                    self.update(
+                        &label, &id, now, &v.name, &redirects, &new, &v.scopes, &v.scopes, true,
+                    );
                 }
                 1 if !v.native => {
                     // Path change on the same host.
                     let new: Vec<String> = redirects.iter().map(|r| format!("{r}/v2")).collect();
                     now += self.rng.range(3600, 86400);
-                    let label = Label { scenario: "benign: redirect path change".into(), ..label.clone() };
+                    let label = Label {
+                        scenario: "benign: redirect path change".into(),
+                        ..label.clone()
+                    };
                     let with_prev = self.rng.chance(0.5);
-                    self.update(&label, &id, now, &v.name, &redirects, &new, &v.scopes, &v.scopes, with_prev);
+                    self.update(
+                        &label, &id, now, &v.name, &redirects, &new, &v.scopes, &v.scopes,
+                        with_prev,
+                    );
                 }
                 2 => {
                     // One more non-sensitive scope.
                     let mut s2 = v.scopes.clone();
                     s2.push("calendar:write".into());
                     now += self.rng.range(3600, 86400);
-                    let label = Label { scenario: "benign: one scope added".into(), ..label.clone() };
-                    self.update(&label, &id, now, &v.name, &redirects, &redirects, &v.scopes, &s2, true);
+                    let label = Label {
+                        scenario: "benign: one scope added".into(),
+                        ..label.clone()
+                    };
+                    self.update(
+                        &label, &id, now, &v.name, &redirects, &redirects, &v.scopes, &s2, true,
+                    );
                 }
                 3 if !v.native && redirects.iter().all(|r| r.starts_with("https://")) => {
                     // Second redirect on another host of the same registrable domain.
                     let mut new = redirects.clone();
-                    let host = crate::host::analyze_redirect(&redirects[0]).registrable.unwrap_or_default();
+                    let host = crate::host::analyze_redirect(&redirects[0])
+                        .registrable
+                        .unwrap_or_default();
                     if !host.ends_with("github.io") && !host.ends_with("vercel.app") {
                         new.push(format!("https://auth.{host}/callback"));
                         now += self.rng.range(3600, 86400);
-                        let label = Label { scenario: "benign: second host, same domain".into(), ..label.clone() };
-                        self.update(&label, &id, now, &v.name, &redirects, &new, &v.scopes, &v.scopes, true);
+                        let label = Label {
+                            scenario: "benign: second host, same domain".into(),
+                            ..label.clone()
+                        };
+                        self.update(
+                            &label, &id, now, &v.name, &redirects, &new, &v.scopes, &v.scopes, true,
+                        );
                     }
                 }
                 4 => {
@@ -365,13 +565,29 @@ impl Gen {
                 5 => {
                     // Re-consent with the same scopes, token refreshes.
                     now += self.rng.range(600, 86400);
-                    self.activity(&label, &id, now, ActivityKind::ConsentGranted { scopes: v.scopes.clone() }, Some(ip));
+                    self.activity(
+                        &label,
+                        &id,
+                        now,
+                        ActivityKind::ConsentGranted {
+                            scopes: v.scopes.clone(),
+                        },
+                        Some(ip),
+                    );
                     self.activity(&label, &id, now + 5, ActivityKind::TokenRefreshed, Some(ip));
                 }
                 6 => {
                     // The same user re-registers the same client once (lost credentials).
                     let t2 = now + self.rng.range(60, 3000);
-                    let id2 = self.register(&label, t2, &v.name, &redirects, &v.scopes, v.software_id.as_deref(), Some(ip));
+                    let id2 = self.register(
+                        &label,
+                        t2,
+                        &v.name,
+                        &redirects,
+                        &v.scopes,
+                        v.software_id.as_deref(),
+                        Some(ip),
+                    );
                     self.normal_life(&label, &id2, t2, &v.scopes, Some(ip));
                 }
                 _ => {}
@@ -380,72 +596,184 @@ impl Gen {
     }
 
     fn attack_label(kind: AlertKind, campaign: Option<String>, scenario: &str) -> Label {
-        Label { attack: Some(kind), campaign, scenario: scenario.to_owned() }
+        Label {
+            attack: Some(kind),
+            campaign,
+            scenario: scenario.to_owned(),
+        }
     }
 
     fn impersonation(&mut self, span: i64, vendors: &[Vendor]) {
         let cases: &[(&str, &str, &str)] = &[
-            ("ChatGP\u{0422}", "https://chatgpt-auth.com/cb", "cyrillic Te"),
-            ("\u{0421}laude", "https://claude-mcp.net/callback", "cyrillic Es"),
-            ("Cl\u{0430}ude", "https://alice-tools.github.io/cb", "cyrillic a, github.io"),
-            ("\u{0421}h\u{0430}tGPT", "https://xn--chtgpt-fua.com/cb", "two cyrillic letters, IDN host"),
-            ("Chat\u{200B}GPT", "https://openai-connect.io/cb", "zero-width space"),
-            ("Cla\u{200D}ude", "https://claude-login.app/cb", "zero-width joiner"),
-            ("ＣｈａｔＧＰＴ", "https://chatgpt.com.evil.example/cb", "full-width"),
+            (
+                "ChatGP\u{0422}",
+                "https://chatgpt-auth.com/cb",
+                "cyrillic Te",
+            ),
+            (
+                "\u{0421}laude",
+                "https://claude-mcp.net/callback",
+                "cyrillic Es",
+            ),
+            (
+                "Cl\u{0430}ude",
+                "https://alice-tools.github.io/cb",
+                "cyrillic a, github.io",
+            ),
+            (
+                "\u{0421}h\u{0430}tGPT",
+                "https://xn--chtgpt-fua.com/cb",
+                "two cyrillic letters, IDN host",
+            ),
+            (
+                "Chat\u{200B}GPT",
+                "https://openai-connect.io/cb",
+                "zero-width space",
+            ),
+            (
+                "Cla\u{200D}ude",
+                "https://claude-login.app/cb",
+                "zero-width joiner",
+            ),
+            (
+                "ＣｈａｔＧＰＴ",
+                "https://chatgpt.com.evil.example/cb",
+                "full-width",
+            ),
             ("C1aude", "https://c1aude.ai/cb", "digit one for l"),
-            ("CIaude", "https://claude.ai.attacker.net/cb", "capital I for l"),
-            ("ChatGPT ", "https://chatgpt-plugins.dev/cb", "trailing space"),
+            (
+                "CIaude",
+                "https://claude.ai.attacker.net/cb",
+                "capital I for l",
+            ),
+            (
+                "ChatGPT ",
+                "https://chatgpt-plugins.dev/cb",
+                "trailing space",
+            ),
             (" Claude", "https://anthropic-mcp.com/cb", "leading space"),
-            ("ChatGPT", "https://mcp-chatgpt.help/oauth", "exact name, foreign domain"),
-            ("Claude", "https://bob.github.io/claude/cb", "exact name, someone's github.io"),
+            (
+                "ChatGPT",
+                "https://mcp-chatgpt.help/oauth",
+                "exact name, foreign domain",
+            ),
+            (
+                "Claude",
+                "https://bob.github.io/claude/cb",
+                "exact name, someone's github.io",
+            ),
             ("chatgpt", "https://gpt-oauth.xyz/cb", "case variant"),
             ("ChatGTP", "https://chatgtp.app/cb", "transposition"),
             ("Claud", "https://claud-ai.com/cb", "deletion"),
             ("Windsurff", "https://windsurff.io/cb", "insertion"),
             ("Perplexlty", "https://perplexlty.ai/cb", "substitution"),
             ("Curs0r", "https://curs0r.sh/cb", "digit zero for o"),
-            ("Cursor", "http://10.1.2.3/cb", "exact name, private address"),
-            ("Visual Studio C0de", "https://vscode-auth.dev/cb", "digit zero"),
-            ("Visual Studio Code", "https://vscode-marketplace.net/cb", "exact name, foreign domain"),
-            ("GitHub Copilot", "https://copilot-github.org/cb", "exact name, foreign domain"),
+            (
+                "Cursor",
+                "http://10.1.2.3/cb",
+                "exact name, private address",
+            ),
+            (
+                "Visual Studio C0de",
+                "https://vscode-auth.dev/cb",
+                "digit zero",
+            ),
+            (
+                "Visual Studio Code",
+                "https://vscode-marketplace.net/cb",
+                "exact name, foreign domain",
+            ),
+            (
+                "GitHub Copilot",
+                "https://copilot-github.org/cb",
+                "exact name, foreign domain",
+            ),
             ("GitHub Copi1ot", "https://gh-copilot.app/cb", "digit one"),
-            ("ChatGPT Helper", "https://helper-gpt.com/cb", "brand as a word"),
-            ("Claude Connector", "https://connector-hub.io/cb", "brand as a word"),
+            (
+                "ChatGPT Helper",
+                "https://helper-gpt.com/cb",
+                "brand as a word",
+            ),
+            (
+                "Claude Connector",
+                "https://connector-hub.io/cb",
+                "brand as a word",
+            ),
             ("\u{202E}ChatGPT", "https://rtl-gpt.com/cb", "bidi override"),
             ("Gem\u{0456}ni", "https://gemini-ai.app/cb", "cyrillic i"),
             ("Ζed", "https://zed-editor.app/cb", "greek Zeta"),
-            ("Perplex\u{0456}ty", "https://perplexity.ai.login-page.com/cb", "cyrillic i"),
+            (
+                "Perplex\u{0456}ty",
+                "https://perplexity.ai.login-page.com/cb",
+                "cyrillic i",
+            ),
             ("Raycаst", "https://raycast-store.com/cb", "cyrillic a"),
-            ("MCP Inspector", "https://inspector-mcp.com/cb", "local tool name on a web host"),
+            (
+                "MCP Inspector",
+                "https://inspector-mcp.com/cb",
+                "local tool name on a web host",
+            ),
             ("Wіndsurf", "https://windsurf.co/cb", "cyrillic i"),
             ("ChatGPT", "cursor-evil://cb", "exact name, custom scheme"),
-            ("Claude Code", "https://claude-code.dev/cb", "exact name, foreign domain"),
+            (
+                "Claude Code",
+                "https://claude-code.dev/cb",
+                "exact name, foreign domain",
+            ),
             ("Clіne", "https://cline.dev/cb", "cyrillic i"),
         ];
         for (i, (name, redirect, scenario)) in cases.iter().enumerate() {
             let label = Self::attack_label(AlertKind::NameImpersonation, None, scenario);
             let t = self.rng.range(3600, span);
             let ip = self.public_ip();
-            let id = self.register(&label, t, name, &[(*redirect).to_owned()], &["mcp:read".to_owned()], None, Some(ip));
+            let id = self.register(
+                &label,
+                t,
+                name,
+                &[(*redirect).to_owned()],
+                &["mcp:read".to_owned()],
+                None,
+                Some(ip),
+            );
             if i % 3 == 0 {
                 self.normal_life(&label, &id, t, &["mcp:read".to_owned()], Some(ip));
             }
         }
         // Impersonating established third-party clients (registered late in
         // the span, once the genuine ones have consents).
-        let web: Vec<Vendor> = vendors.iter().filter(|v| !v.native && v.name.is_ascii()).take(10).cloned().collect();
+        let web: Vec<Vendor> = vendors
+            .iter()
+            .filter(|v| !v.native && v.name.is_ascii())
+            .take(10)
+            .cloned()
+            .collect();
         for (i, v) in web.iter().enumerate() {
             let name = match i % 4 {
-                0 => v.name.replacen('o', "\u{043E}", 1).replacen('e', "\u{0435}", 1),
+                0 => v
+                    .name
+                    .replacen('o', "\u{043E}", 1)
+                    .replacen('e', "\u{0435}", 1),
                 1 => v.name.clone(),
                 2 => format!("{} ", v.name),
                 _ => v.name.replacen('a', "\u{0430}", 1).replacen('o', "0", 1),
             };
-            let name = if name == v.name && i % 4 != 1 { format!("{}\u{200B}", v.name) } else { name };
-            let label = Self::attack_label(AlertKind::NameImpersonation, None, "lookalike of an established client");
+            let name = if name == v.name && i % 4 != 1 {
+                format!("{}\u{200B}", v.name)
+            } else {
+                name
+            };
+            let label = Self::attack_label(
+                AlertKind::NameImpersonation,
+                None,
+                "lookalike of an established client",
+            );
             let t = span + self.rng.range(3600, 7200);
             let ip = self.public_ip();
-            let redirect = format!("https://{}-login.{}/cb", slug(&v.name), self.rng.pick(&["click", "top", "site"]));
+            let redirect = format!(
+                "https://{}-login.{}/cb",
+                slug(&v.name),
+                self.rng.pick(&["click", "top", "site"])
+            );
             self.register(&label, t, &name, &[redirect], &v.scopes, None, Some(ip));
         }
     }
@@ -474,12 +802,22 @@ impl Gen {
             let new = vec![target.replace("{host}", &host).replace("{domain}", &domain)];
             let t = self.rng.range(0, span);
             let ip = self.public_ip();
-            let id = self.register(&label, t, &name, &old, &["mcp:read".to_owned()], None, Some(ip));
+            let id = self.register(
+                &label,
+                t,
+                &name,
+                &old,
+                &["mcp:read".to_owned()],
+                None,
+                Some(ip),
+            );
             let after = self.normal_life(&label, &id, t, &["mcp:read".to_owned()], Some(ip));
             let with_prev = i % 2 == 0;
             let scopes = vec!["mcp:read".to_owned()];
             let tu = after + self.rng.range(60, 86400);
-            self.update(&label, &id, tu, &name, &old, &new, &scopes, &scopes, with_prev);
+            self.update(
+                &label, &id, tu, &name, &old, &new, &scopes, &scopes, with_prev,
+            );
         }
         // One redirect host shared by many differently named clients.
         for c in 0..3 {
@@ -487,17 +825,37 @@ impl Gen {
             let campaign = format!("shared-host-{c}");
             let t0 = self.rng.range(0, span);
             for k in 0..7 {
-                let label = Self::attack_label(AlertKind::RedirectDrift, Some(campaign.clone()), "shared redirect host");
+                let label = Self::attack_label(
+                    AlertKind::RedirectDrift,
+                    Some(campaign.clone()),
+                    "shared redirect host",
+                );
                 let name = format!("{} {}", self.rng.pick(ADJ), self.rng.pick(NOUN));
                 let ip = self.public_ip();
-                self.register(&label, t0 + k * 1800, &name, &[format!("https://{host}/cb")], &["mcp:read".to_owned()], None, Some(ip));
+                self.register(
+                    &label,
+                    t0 + k * 1800,
+                    &name,
+                    &[format!("https://{host}/cb")],
+                    &["mcp:read".to_owned()],
+                    None,
+                    Some(ip),
+                );
             }
         }
     }
 
     fn scope_escalation(&mut self, span: i64) {
         for i in 0..24 {
-            let label = Self::attack_label(AlertKind::ScopeEscalation, None, if i % 2 == 0 { "update adds sensitive scopes" } else { "later consent broader" });
+            let label = Self::attack_label(
+                AlertKind::ScopeEscalation,
+                None,
+                if i % 2 == 0 {
+                    "update adds sensitive scopes"
+                } else {
+                    "later consent broader"
+                },
+            );
             let name = format!("{} Reader {i}", self.rng.pick(ADJ));
             let redirect = vec![format!("https://{}.{}/cb", slug(&name), self.rng.pick(TLD))];
             let base = vec!["mcp:read".to_owned()];
@@ -511,9 +869,25 @@ impl Gen {
                 wide.push("tools:admin".to_owned());
             }
             if i % 2 == 0 {
-                self.update(&label, &id, after + 3600, &name, &redirect, &redirect, &base, &wide, i % 4 == 0);
+                self.update(
+                    &label,
+                    &id,
+                    after + 3600,
+                    &name,
+                    &redirect,
+                    &redirect,
+                    &base,
+                    &wide,
+                    i % 4 == 0,
+                );
             } else {
-                self.activity(&label, &id, after + 7200, ActivityKind::ConsentGranted { scopes: wide }, Some(ip));
+                self.activity(
+                    &label,
+                    &id,
+                    after + 7200,
+                    ActivityKind::ConsentGranted { scopes: wide },
+                    Some(ip),
+                );
             }
         }
     }
@@ -530,20 +904,55 @@ impl Gen {
             };
             for k in 0..n {
                 let (scenario, name, src, sw) = match c % 4 {
-                    0 => ("one source address", format!("mcp-client-{}", self.rng.below(100_000)), ip, None),
+                    0 => (
+                        "one source address",
+                        format!("mcp-client-{}", self.rng.below(100_000)),
+                        ip,
+                        None,
+                    ),
                     1 => (
                         "one /24, many addresses",
                         format!("agent {}", self.rng.below(100_000)),
-                        IpAddr::V4(Ipv4Addr::new(base[0], base[1], base[2], 1 + self.rng.below(250) as u8)),
+                        IpAddr::V4(Ipv4Addr::new(
+                            base[0],
+                            base[1],
+                            base[2],
+                            1 + self.rng.below(250) as u8,
+                        )),
                         None,
                     ),
-                    2 => ("one name from many addresses", "Helpful MCP Bot".to_owned(), self.public_ip(), None),
-                    _ => ("one software_id", format!("tool-{}", self.rng.below(100_000)), self.public_ip(), Some("bulk-reg-kit")),
+                    2 => (
+                        "one name from many addresses",
+                        "Helpful MCP Bot".to_owned(),
+                        self.public_ip(),
+                        None,
+                    ),
+                    _ => (
+                        "one software_id",
+                        format!("tool-{}", self.rng.below(100_000)),
+                        self.public_ip(),
+                        Some("bulk-reg-kit"),
+                    ),
                 };
-                let label = Self::attack_label(AlertKind::RegistrationBurst, Some(campaign.clone()), scenario);
-                let redirect = vec![format!("http://127.0.0.1:{}/cb", self.rng.range(2000, 60000))];
+                let label = Self::attack_label(
+                    AlertKind::RegistrationBurst,
+                    Some(campaign.clone()),
+                    scenario,
+                );
+                let redirect = vec![format!(
+                    "http://127.0.0.1:{}/cb",
+                    self.rng.range(2000, 60000)
+                )];
                 let t = t0 + k * self.rng.range(2, 12);
-                self.register(&label, t, &name, &redirect, &["mcp:read".to_owned()], sw, Some(src));
+                self.register(
+                    &label,
+                    t,
+                    &name,
+                    &redirect,
+                    &["mcp:read".to_owned()],
+                    sw,
+                    Some(src),
+                );
             }
         }
     }
@@ -558,11 +967,28 @@ impl Gen {
             };
             let t0 = self.rng.range(0, span);
             for k in 0..4 {
-                let label = Self::attack_label(AlertKind::DormantClient, Some(campaign.clone()), "registered, never consented");
+                let label = Self::attack_label(
+                    AlertKind::DormantClient,
+                    Some(campaign.clone()),
+                    "registered, never consented",
+                );
                 let name = format!("{} Probe {}", self.rng.pick(ADJ), self.rng.below(1000));
-                let src = IpAddr::V4(Ipv4Addr::new(base[0], base[1], base[2], 1 + self.rng.below(250) as u8));
+                let src = IpAddr::V4(Ipv4Addr::new(
+                    base[0],
+                    base[1],
+                    base[2],
+                    1 + self.rng.below(250) as u8,
+                ));
                 let redirect = vec![format!("https://{}.{}/cb", slug(&name), self.rng.pick(TLD))];
-                self.register(&label, t0 + k * 2400, &name, &redirect, &["mcp:read".to_owned()], None, Some(src));
+                self.register(
+                    &label,
+                    t0 + k * 2400,
+                    &name,
+                    &redirect,
+                    &["mcp:read".to_owned()],
+                    None,
+                    Some(src),
+                );
             }
         }
     }
@@ -576,12 +1002,30 @@ impl Gen {
             let t0 = self.rng.range(0, span);
             let n = self.rng.range(6, 14);
             for k in 0..n {
-                let label = Self::attack_label(AlertKind::DuplicateRegistration, Some(campaign.clone()), "identical re-registrations");
+                let label = Self::attack_label(
+                    AlertKind::DuplicateRegistration,
+                    Some(campaign.clone()),
+                    "identical re-registrations",
+                );
                 let tk = t0 + k * self.rng.range(120, 240);
-                let id = self.register(&label, tk, &name, &redirect, &["mcp:read".to_owned()], None, Some(ip));
+                let id = self.register(
+                    &label,
+                    tk,
+                    &name,
+                    &redirect,
+                    &["mcp:read".to_owned()],
+                    None,
+                    Some(ip),
+                );
                 // Some of them are used, so this is not just dormancy.
                 if k % 2 == 0 {
-                    self.normal_life(&label, &id, t0 + k * 240, &["mcp:read".to_owned()], Some(ip));
+                    self.normal_life(
+                        &label,
+                        &id,
+                        t0 + k * 240,
+                        &["mcp:read".to_owned()],
+                        Some(ip),
+                    );
                 }
             }
         }
@@ -590,19 +1034,39 @@ impl Gen {
     fn revoked(&mut self, span: i64) {
         let attempts = [
             ActivityKind::TokenRefreshed,
-            ActivityKind::ToolCalled { tool: "delete_repo".into() },
-            ActivityKind::ManagementCall { method: "PUT".into() },
+            ActivityKind::ToolCalled {
+                tool: "delete_repo".into(),
+            },
+            ActivityKind::ManagementCall {
+                method: "PUT".into(),
+            },
             ActivityKind::TokenIssued,
         ];
         for i in 0..20 {
-            let label = Self::attack_label(AlertKind::RevokedClientActivity, None, "activity after revocation");
+            let label = Self::attack_label(
+                AlertKind::RevokedClientActivity,
+                None,
+                "activity after revocation",
+            );
             let name = format!("{} Toolkit {i}", self.rng.pick(ADJ));
             let redirect = vec![format!("https://{}.{}/cb", slug(&name), self.rng.pick(TLD))];
             let t = self.rng.range(0, span);
             let ip = self.public_ip();
-            let id = self.register(&label, t, &name, &redirect, &["mcp:read".to_owned()], None, Some(ip));
+            let id = self.register(
+                &label,
+                t,
+                &name,
+                &redirect,
+                &["mcp:read".to_owned()],
+                None,
+                Some(ip),
+            );
             let after = self.normal_life(&label, &id, t, &["mcp:read".to_owned()], Some(ip));
-            let kind = if i % 2 == 0 { ActivityKind::Revoked } else { ActivityKind::Deleted };
+            let kind = if i % 2 == 0 {
+                ActivityKind::Revoked
+            } else {
+                ActivityKind::Deleted
+            };
             self.activity(&label, &id, after + 600, kind, None);
             let tries = 1 + self.rng.below(4) as i64;
             for k in 0..tries {
@@ -616,8 +1080,15 @@ impl Gen {
 /// Generates the corpus for `seed`: benign traffic over seven days, then
 /// attacks of every kind mixed in, sorted by time (stable).
 pub fn generate(seed: u64) -> Vec<LabeledEvent> {
-    let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
-    let mut g = Gen { rng: Rng::new(seed), start, events: Vec::new() };
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut g = Gen {
+        rng: Rng::new(seed),
+        start,
+        events: Vec::new(),
+    };
     let span = 6 * 86400;
     let vendors = g.vendors();
     g.benign(&vendors, 450, span);
@@ -685,7 +1156,10 @@ pub struct EvalReport {
 }
 
 /// Replays `events` through a fresh detector and scores the alerts.
-pub fn evaluate(events: &[LabeledEvent], config: DetectConfig) -> Result<EvalReport, crate::ConfigError> {
+pub fn evaluate(
+    events: &[LabeledEvent],
+    config: DetectConfig,
+) -> Result<EvalReport, crate::ConfigError> {
     let mut det = Detector::new(config)?;
     let mut alerts: Vec<Alert> = Vec::new();
     let mut next_sweep: Option<DateTime<Utc>> = None;
@@ -704,10 +1178,20 @@ pub fn evaluate(events: &[LabeledEvent], config: DetectConfig) -> Result<EvalRep
 
     let mut labels: BTreeMap<String, Label> = BTreeMap::new();
     for e in events {
-        labels.entry(e.obs.client_id().to_owned()).or_insert_with(|| e.label.clone());
+        labels
+            .entry(e.obs.client_id().to_owned())
+            .or_insert_with(|| e.label.clone());
     }
-    let benign: BTreeSet<&str> = labels.iter().filter(|(_, l)| l.attack.is_none()).map(|(k, _)| k.as_str()).collect();
-    let attack: BTreeSet<&str> = labels.iter().filter(|(_, l)| l.attack.is_some()).map(|(k, _)| k.as_str()).collect();
+    let benign: BTreeSet<&str> = labels
+        .iter()
+        .filter(|(_, l)| l.attack.is_none())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let attack: BTreeSet<&str> = labels
+        .iter()
+        .filter(|(_, l)| l.attack.is_some())
+        .map(|(k, _)| k.as_str())
+        .collect();
 
     let mut kinds = Vec::new();
     for kind in AlertKind::ALL {
@@ -715,7 +1199,10 @@ pub fn evaluate(events: &[LabeledEvent], config: DetectConfig) -> Result<EvalRep
         let main: BTreeSet<&str> = of_kind.iter().map(|a| a.client_id.as_str()).collect();
         let touched: BTreeSet<&str> = of_kind
             .iter()
-            .flat_map(|a| std::iter::once(a.client_id.as_str()).chain(a.related_client_ids.iter().map(String::as_str)))
+            .flat_map(|a| {
+                std::iter::once(a.client_id.as_str())
+                    .chain(a.related_client_ids.iter().map(String::as_str))
+            })
             .collect();
         // Units: campaigns by name, single clients by id.
         let mut units: BTreeMap<String, bool> = BTreeMap::new();
@@ -736,12 +1223,23 @@ pub fn evaluate(events: &[LabeledEvent], config: DetectConfig) -> Result<EvalRep
             detected,
             alerted: main.len(),
             alerted_attack,
-            recall: if units.is_empty() { 1.0 } else { detected as f64 / units.len() as f64 },
-            precision: if main.is_empty() { 1.0 } else { alerted_attack as f64 / main.len() as f64 },
+            recall: if units.is_empty() {
+                1.0
+            } else {
+                detected as f64 / units.len() as f64
+            },
+            precision: if main.is_empty() {
+                1.0
+            } else {
+                alerted_attack as f64 / main.len() as f64
+            },
         });
     }
-    let mut false_positives: Vec<(String, String)> =
-        alerts.iter().filter(|a| benign.contains(a.client_id.as_str())).map(|a| (a.client_id.clone(), a.summary.clone())).collect();
+    let mut false_positives: Vec<(String, String)> = alerts
+        .iter()
+        .filter(|a| benign.contains(a.client_id.as_str()))
+        .map(|a| (a.client_id.clone(), a.summary.clone()))
+        .collect();
     false_positives.sort();
     false_positives.dedup();
     let benign_alerted: BTreeSet<&str> = false_positives.iter().map(|(c, _)| c.as_str()).collect();
@@ -751,7 +1249,11 @@ pub fn evaluate(events: &[LabeledEvent], config: DetectConfig) -> Result<EvalRep
         attack_clients: attack.len(),
         alerts: alerts.len(),
         benign_alerted: benign_alerted.len(),
-        false_positive_rate: if benign.is_empty() { 0.0 } else { benign_alerted.len() as f64 / benign.len() as f64 },
+        false_positive_rate: if benign.is_empty() {
+            0.0
+        } else {
+            benign_alerted.len() as f64 / benign.len() as f64
+        },
         kinds,
         false_positives,
     })

@@ -33,7 +33,9 @@ pub fn state_secs(at: DateTime<Utc>) -> u32 {
 }
 
 fn from_state_secs(t: u32) -> DateTime<Utc> {
-    Utc.timestamp_opt(EPOCH + i64::from(t), 0).single().unwrap_or_default()
+    Utc.timestamp_opt(EPOCH + i64::from(t), 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// Lifecycle of a tracked client.
@@ -126,7 +128,10 @@ impl ClientRecord {
 
     /// First and last time seen.
     pub fn seen(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (from_state_secs(self.first_seen), from_state_secs(self.last_seen))
+        (
+            from_state_secs(self.first_seen),
+            from_state_secs(self.last_seen),
+        )
     }
 }
 
@@ -191,8 +196,13 @@ impl ScopeInterner {
     }
 
     fn decode(&self, bits: u64) -> Vec<String> {
-        let mut out: Vec<String> =
-            self.names.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, n)| n.to_string()).collect();
+        let mut out: Vec<String> = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, n)| n.to_string())
+            .collect();
         if bits & (1 << 63) != 0 {
             out.push("(other)".to_owned());
         }
@@ -263,7 +273,10 @@ pub fn fingerprint(c: &ClientObservation) -> u64 {
     for r in &redirects {
         h = h.field(r);
     }
-    h = h.field("|").field(c.software_id.as_deref().unwrap_or("")).field(c.token_endpoint_auth_method.as_deref().unwrap_or(""));
+    h = h
+        .field("|")
+        .field(c.software_id.as_deref().unwrap_or(""))
+        .field(c.token_endpoint_auth_method.as_deref().unwrap_or(""));
     for s in &scopes {
         h = h.field(s);
     }
@@ -318,7 +331,9 @@ impl Detector {
     /// The identity a registration collapses into: the first client id
     /// registered with the same metadata fingerprint.
     pub fn identity_of(&self, c: &ClientObservation) -> Option<String> {
-        self.identities.peek(&format!("{:016x}", fingerprint(c))).map(|s| s.to_string())
+        self.identities
+            .peek(&format!("{:016x}", fingerprint(c)))
+            .map(|s| s.to_string())
     }
 
     /// Processes one observation; returns the alerts it raises or updates.
@@ -339,11 +354,19 @@ impl Detector {
         let t = state_secs(now);
         let mut alerts = Vec::new();
         if self.revoked.peek(&c.client_id).is_some() {
-            let what = if update { "metadata update" } else { "re-registration" };
+            let what = if update {
+                "metadata update"
+            } else {
+                "re-registration"
+            };
             alerts.extend(self.revoked_attempt(&c.client_id, what, c.event_id, now));
             return alerts;
         }
-        let redirects: Vec<RedirectInfo> = c.redirect_uris.iter().map(|u| analyze_redirect(u)).collect();
+        let redirects: Vec<RedirectInfo> = c
+            .redirect_uris
+            .iter()
+            .map(|u| analyze_redirect(u))
+            .collect();
         let key = c.client_name.as_deref().map(name_key).unwrap_or_default();
         let key_hash = if key.is_empty() { 0 } else { hash_str(&key) };
         let existing = self.clients.peek(&c.client_id).cloned();
@@ -356,7 +379,12 @@ impl Detector {
             }
             let name_changed = existing.as_ref().is_none_or(|r| r.name_key != key_hash);
             if let (Some(name), true) = (&c.client_name, name_changed) {
-                if let Some(f) = self.names.assess(name, &redirects, &self.config.impersonation, Some(&c.client_id)) {
+                if let Some(f) = self.names.assess(
+                    name,
+                    &redirects,
+                    &self.config.impersonation,
+                    Some(&c.client_id),
+                ) {
                     let target = f.target.as_ref().map(|t| t.name().to_owned());
                     let summary = match &target {
                         Some(tn) => format!(
@@ -365,7 +393,11 @@ impl Detector {
                             tn,
                             f.reasons.join("; ")
                         ),
-                        None => format!("client name \"{}\" hides characters: {}", name.escape_debug(), f.reasons.join("; ")),
+                        None => format!(
+                            "client name \"{}\" hides characters: {}",
+                            name.escape_debug(),
+                            f.reasons.join("; ")
+                        ),
                     };
                     let dedup = format!("name_impersonation:{}", c.client_id);
                     alerts.push(
@@ -374,7 +406,10 @@ impl Detector {
                             score: f.score,
                             client_id: c.client_id.clone(),
                             related: match &f.target {
-                                Some(crate::detectors::impersonation::Target::Established { client_id, .. }) => {
+                                Some(crate::detectors::impersonation::Target::Established {
+                                    client_id,
+                                    ..
+                                }) => {
                                     vec![client_id.clone()]
                                 }
                                 _ => Vec::new(),
@@ -398,7 +433,10 @@ impl Detector {
             if is_update {
                 let old = match &c.previous_scopes {
                     Some(p) => p.clone(),
-                    None => existing.as_ref().map(|r| self.scopes.decode(r.requested)).unwrap_or_default(),
+                    None => existing
+                        .as_ref()
+                        .map(|r| self.scopes.decode(r.requested))
+                        .unwrap_or_default(),
                 };
                 if let Some(e) = assess_scopes(&old, &c.scopes, &self.config.scope) {
                     let summary = format!(
@@ -431,9 +469,13 @@ impl Detector {
         }
 
         // Update the client's record.
-        let flagged = alerts.iter().any(|a| a.kind == AlertKind::NameImpersonation);
+        let flagged = alerts
+            .iter()
+            .any(|a| a.kind == AlertKind::NameImpersonation);
         let requested = self.scopes.bits(&c.scopes);
-        let (slot, created) = self.clients.get_or_insert_with(&c.client_id, || ClientRecord::new(t));
+        let (slot, created) = self
+            .clients
+            .get_or_insert_with(&c.client_id, || ClientRecord::new(t));
         if let Some(r) = self.clients.at_slot_mut(slot) {
             r.last_seen = r.last_seen.max(t);
             r.name_key = key_hash;
@@ -460,12 +502,20 @@ impl Detector {
         }
         if let Some(name) = &c.client_name {
             if !flagged && !key.is_empty() {
-                let established = self.clients.peek(&c.client_id).is_some_and(|r| r.flags & FLAG_ESTABLISHED != 0);
+                let established = self
+                    .clients
+                    .peek(&c.client_id)
+                    .is_some_and(|r| r.flags & FLAG_ESTABLISHED != 0);
                 if established {
                     self.names.establish(name, &c.client_id, &redirects);
                 } else {
-                    let p = PendingName { name: name.as_str().into(), redirects: redirects.clone() };
-                    let (s, _) = self.pending_names.get_or_insert_with(&c.client_id, || p.clone());
+                    let p = PendingName {
+                        name: name.as_str().into(),
+                        redirects: redirects.clone(),
+                    };
+                    let (s, _) = self
+                        .pending_names
+                        .get_or_insert_with(&c.client_id, || p.clone());
                     if let Some(v) = self.pending_names.at_slot_mut(s) {
                         *v = p;
                     }
@@ -475,7 +525,14 @@ impl Detector {
         alerts
     }
 
-    fn burst(&mut self, c: &ClientObservation, redirects: &[RedirectInfo], key: &str, now: DateTime<Utc>, t: u32) -> Vec<Alert> {
+    fn burst(
+        &mut self,
+        c: &ClientObservation,
+        redirects: &[RedirectInfo],
+        key: &str,
+        now: DateTime<Utc>,
+        t: u32,
+    ) -> Vec<Alert> {
         let mut keys: Vec<(KeyType, String)> = vec![(KeyType::Global, "all".to_owned())];
         if let Some(ip) = c.source_ip {
             keys.push((KeyType::Ip, ip.to_string()));
@@ -485,9 +542,16 @@ impl Detector {
             keys.push((KeyType::NameSkeleton, key.to_owned()));
         }
         for r in redirects {
-            if matches!(r.class, RedirectClass::Https | RedirectClass::Http | RedirectClass::PrivateIp) {
+            if matches!(
+                r.class,
+                RedirectClass::Https | RedirectClass::Http | RedirectClass::PrivateIp
+            ) {
                 if let Some(h) = &r.host {
-                    if !keys.iter().any(|(k, v)| *k == KeyType::RedirectHost && v == h) && keys.len() < 8 {
+                    if !keys
+                        .iter()
+                        .any(|(k, v)| *k == KeyType::RedirectHost && v == h)
+                        && keys.len() < 8
+                    {
                         keys.push((KeyType::RedirectHost, h.clone()));
                     }
                 }
@@ -502,12 +566,31 @@ impl Detector {
             let map_key = format!("{}:{}", kt.as_str(), value);
             let floor = kt.floor(&self.config.burst.floors);
             let (slot, _) = self.keys.get_or_insert_with(&map_key, RateState::default);
-            let Some(state) = self.keys.at_slot_mut(slot) else { continue };
-            let Some(rep) = state.observe(t, now, floor, &self.config.burst, listed, &c.client_id, c.event_id) else {
+            let Some(state) = self.keys.at_slot_mut(slot) else {
                 continue;
             };
-            let score = combine([0.45, if rep.p_value < 1e-8 { 0.3 } else { 0.1 }, ((f64::from(rep.count) / f64::from(floor)) - 1.0).clamp(0.0, 1.0) * 0.4]);
-            let related: Vec<String> = rep.members.iter().map(|(id, _)| id.clone()).filter(|id| *id != c.client_id).collect();
+            let Some(rep) = state.observe(
+                t,
+                now,
+                floor,
+                &self.config.burst,
+                listed,
+                &c.client_id,
+                c.event_id,
+            ) else {
+                continue;
+            };
+            let score = combine([
+                0.45,
+                if rep.p_value < 1e-8 { 0.3 } else { 0.1 },
+                ((f64::from(rep.count) / f64::from(floor)) - 1.0).clamp(0.0, 1.0) * 0.4,
+            ]);
+            let related: Vec<String> = rep
+                .members
+                .iter()
+                .map(|(id, _)| id.clone())
+                .filter(|id| *id != c.client_id)
+                .collect();
             let summary = format!(
                 "{} registrations in {}s from {} {} (floor {}, baseline {:.2}, p = {:.2e})",
                 rep.count,
@@ -564,21 +647,30 @@ impl Detector {
             history.absorb_old();
         }
         let allow_domains = &self.config.allowlist.domains;
-        let mut signals: Vec<DriftSignal> = assess_drift(&history, redirects, allow_domains, is_update);
+        let mut signals: Vec<DriftSignal> =
+            assess_drift(&history, redirects, allow_domains, is_update);
         // One redirect host shared by many differently named clients.
         let min_names = self.config.drift.shared_host_min_names as usize;
         let name_h = hash32(key);
         let mut sharing: Vec<String> = Vec::new();
         for r in redirects {
-            if !matches!(r.class, RedirectClass::Https | RedirectClass::Http | RedirectClass::PrivateIp) {
+            if !matches!(
+                r.class,
+                RedirectClass::Https | RedirectClass::Http | RedirectClass::PrivateIp
+            ) {
                 continue;
             }
-            let (Some(host), Some(domain)) = (&r.host, r.registrable.as_ref().or(r.host.as_ref())) else { continue };
+            let (Some(host), Some(domain)) = (&r.host, r.registrable.as_ref().or(r.host.as_ref()))
+            else {
+                continue;
+            };
             if allow_domains.iter().any(|d| d == domain) {
                 continue;
             }
             let (slot, _) = self.hosts.get_or_insert_with(host, HostState::default);
-            let Some(hs) = self.hosts.at_slot_mut(slot) else { continue };
+            let Some(hs) = self.hosts.at_slot_mut(slot) else {
+                continue;
+            };
             let new_name = !key.is_empty() && !hs.names.contains(&name_h);
             if new_name && hs.names.len() <= min_names {
                 hs.names.push(name_h);
@@ -594,9 +686,17 @@ impl Detector {
                     signal: "shared_redirect_host",
                     weight: 0.5,
                     uri: r.raw.clone(),
-                    detail: format!("{host} is the redirect host of {}+ differently named clients", hs.names.len()),
+                    detail: format!(
+                        "{host} is the redirect host of {}+ differently named clients",
+                        hs.names.len()
+                    ),
                 });
-                sharing.extend(hs.clients.iter().map(|x| x.to_string()).filter(|x| *x != c.client_id));
+                sharing.extend(
+                    hs.clients
+                        .iter()
+                        .map(|x| x.to_string())
+                        .filter(|x| *x != c.client_id),
+                );
             }
         }
         if signals.is_empty() {
@@ -615,7 +715,11 @@ impl Detector {
         let summary = format!(
             "client {} redirects {} -> {}: {}",
             c.client_id,
-            if old_desc.is_empty() { "(history)".to_owned() } else { old_desc.join(" ") },
+            if old_desc.is_empty() {
+                "(history)".to_owned()
+            } else {
+                old_desc.join(" ")
+            },
             c.redirect_uris.join(" "),
             names.join(", ")
         );
@@ -647,9 +751,17 @@ impl Detector {
     fn duplicate(&mut self, c: &ClientObservation, now: DateTime<Utc>, t: u32) -> Vec<Alert> {
         let fp = fingerprint(c);
         let fp_hex = format!("{fp:016x}");
-        self.identities.get_or_insert_with(&fp_hex, || c.client_id.as_str().into());
-        let source = c.source_ip.map(ip_prefix).unwrap_or_else(|| "unknown".to_owned());
-        let key = format!("{fp_hex}:{source}");
+        self.identities
+            .get_or_insert_with(&fp_hex, || c.client_id.as_str().into());
+        let source = c
+            .source_ip
+            .map(ip_prefix)
+            .unwrap_or_else(|| "unknown".to_owned());
+        // Hashed: the table key is 16 characters, not fingerprint + network.
+        let key = format!(
+            "{:016x}",
+            Fnv::default().field(&fp_hex).field(&source).finish()
+        );
         let cfg = self.config.duplicate.clone();
         let (slot, _) = self.dups.get_or_insert_with(&key, || DupState {
             window_start: t,
@@ -660,7 +772,9 @@ impl Detector {
             first_event: c.event_id,
             members: VecDeque::new(),
         });
-        let Some(d) = self.dups.at_slot_mut(slot) else { return Vec::new() };
+        let Some(d) = self.dups.at_slot_mut(slot) else {
+            return Vec::new();
+        };
         if t >= d.window_start.saturating_add(cfg.window_secs) {
             d.window_start = t;
             d.count = 0;
@@ -668,11 +782,17 @@ impl Detector {
         }
         d.count += 1;
         d.total += 1;
-        if d.members.len() >= 10 {
-            d.members.pop_front();
+        // Keep the member list only once there is a duplicate: a unique
+        // registration costs no heap here.
+        if d.count >= 2 || d.reported_at > 0 {
+            if d.members.len() >= 10 {
+                d.members.pop_front();
+            }
+            d.members
+                .push_back((c.client_id.as_str().into(), c.event_id));
         }
-        d.members.push_back((c.client_id.as_str().into(), c.event_id));
-        let report = d.count >= cfg.threshold && (d.reported_at == 0 || d.count >= d.reported_at.saturating_mul(2));
+        let report = d.count >= cfg.threshold
+            && (d.reported_at == 0 || d.count >= d.reported_at.saturating_mul(2));
         if !report {
             return Vec::new();
         }
@@ -681,14 +801,23 @@ impl Detector {
             d.first_event = c.event_id;
         }
         d.reported_at = d.count;
-        let identity = self.identities.peek(&fp_hex).map(|s| s.to_string()).unwrap_or_else(|| c.client_id.clone());
-        let score = (0.4 + 0.1 * (f64::from(d.count) / f64::from(cfg.threshold)).log2()).clamp(0.0, 0.9);
+        let identity = self
+            .identities
+            .peek(&fp_hex)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| c.client_id.clone());
+        let score =
+            (0.4 + 0.1 * (f64::from(d.count) / f64::from(cfg.threshold)).log2()).clamp(0.0, 0.9);
         let members: Vec<String> = d.members.iter().map(|(id, _)| id.to_string()).collect();
         vec![Draft {
             kind: AlertKind::DuplicateRegistration,
             score,
             client_id: c.client_id.clone(),
-            related: members.iter().filter(|m| **m != c.client_id).cloned().collect(),
+            related: members
+                .iter()
+                .filter(|m| **m != c.client_id)
+                .cloned()
+                .collect(),
             event_ids: d.members.iter().map(|(_, e)| *e).collect(),
             evidence: json!({
                 "fingerprint": fp_hex,
@@ -717,9 +846,17 @@ impl Detector {
         .build(&self.config, now)]
     }
 
-    fn revoked_attempt(&mut self, client_id: &str, what: &str, event_id: Uuid, now: DateTime<Utc>) -> Vec<Alert> {
+    fn revoked_attempt(
+        &mut self,
+        client_id: &str,
+        what: &str,
+        event_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Vec<Alert> {
         let t = state_secs(now);
-        let Some(r) = self.revoked.get_mut(client_id) else { return Vec::new() };
+        let Some(r) = self.revoked.get_mut(client_id) else {
+            return Vec::new();
+        };
         r.attempts += 1;
         if r.first_event.is_none() {
             r.first_event = Some(event_id);
@@ -750,7 +887,10 @@ impl Detector {
                 "attempts": r.attempts,
                 "seconds_since_revocation": t.saturating_sub(r.at),
             }),
-            summary: format!("{state} client {client_id} attempted a {what} ({} attempt(s) since {state})", r.attempts),
+            summary: format!(
+                "{state} client {client_id} attempted a {what} ({} attempt(s) since {state})",
+                r.attempts
+            ),
             dedup_key: format!("revoked_client_activity:{client_id}"),
             created_at: from_state_secs(r.first_attempt),
             id_salt: r.first_event.map(|e| e.to_string()).unwrap_or_default(),
@@ -769,7 +909,9 @@ impl Detector {
                 ActivityKind::ToolCalled { .. } => "tool call",
                 ActivityKind::ManagementCall { .. } => "management call",
                 ActivityKind::ConsentGranted { .. } => "consent",
-                ActivityKind::ConsentDenied | ActivityKind::Revoked | ActivityKind::Deleted => return Vec::new(),
+                ActivityKind::ConsentDenied | ActivityKind::Revoked | ActivityKind::Deleted => {
+                    return Vec::new()
+                }
             };
             return self.revoked_attempt(&a.client_id, what, a.event_id, now);
         }
@@ -780,7 +922,11 @@ impl Detector {
                 let granted = self.scopes.bits(scopes);
                 let rec = self.clients.peek(&a.client_id).cloned();
                 if let (Some(r), false) = (&rec, allow) {
-                    let before = if r.consents > 0 { r.requested | r.consented } else { r.requested };
+                    let before = if r.consents > 0 {
+                        r.requested | r.consented
+                    } else {
+                        r.requested
+                    };
                     let beyond = granted & !before;
                     // First consent within the registered scopes is normal.
                     if beyond != 0 {
@@ -814,7 +960,9 @@ impl Detector {
                     r.consented |= granted;
                     r.consents = r.consents.saturating_add(1);
                     r.last_seen = r.last_seen.max(t);
-                    if u32::from(r.consents) >= threshold && r.flags & (FLAG_IMPERSONATION | FLAG_ESTABLISHED) == 0 {
+                    if u32::from(r.consents) >= threshold
+                        && r.flags & (FLAG_IMPERSONATION | FLAG_ESTABLISHED) == 0
+                    {
                         r.flags |= FLAG_ESTABLISHED;
                         establish = true;
                     }
@@ -834,20 +982,27 @@ impl Detector {
             ActivityKind::Revoked | ActivityKind::Deleted => {
                 let deleted = matches!(a.kind, ActivityKind::Deleted);
                 if let Some(r) = self.clients.get_mut(&a.client_id) {
-                    r.status = if deleted { ClientStatus::Deleted } else { ClientStatus::Revoked };
+                    r.status = if deleted {
+                        ClientStatus::Deleted
+                    } else {
+                        ClientStatus::Revoked
+                    };
                 }
                 self.pending_names.remove(&a.client_id);
-                self.revoked.get_or_insert_with(&a.client_id, || RevokedState {
-                    at: t,
-                    deleted,
-                    attempts: 0,
-                    reported_at: 0,
-                    first_attempt: t,
-                    first_event: None,
-                    events: VecDeque::new(),
-                });
+                self.revoked
+                    .get_or_insert_with(&a.client_id, || RevokedState {
+                        at: t,
+                        deleted,
+                        attempts: 0,
+                        reported_at: 0,
+                        first_attempt: t,
+                        first_event: None,
+                        events: VecDeque::new(),
+                    });
             }
-            ActivityKind::ConsentDenied | ActivityKind::ToolCalled { .. } | ActivityKind::ManagementCall { .. } => {
+            ActivityKind::ConsentDenied
+            | ActivityKind::ToolCalled { .. }
+            | ActivityKind::ManagementCall { .. } => {
                 if let Some(r) = self.clients.get_mut(&a.client_id) {
                     r.last_seen = r.last_seen.max(t);
                 }
@@ -867,7 +1022,9 @@ impl Detector {
                 break;
             }
             self.dormant_queue.pop_front();
-            let Some((k, r)) = self.clients.at_slot(slot) else { continue };
+            let Some((k, r)) = self.clients.at_slot(slot) else {
+                continue;
+            };
             if r.first_seen != first_seen
                 || r.consents > 0
                 || r.status != ClientStatus::Active

@@ -137,7 +137,11 @@ pub fn analyze_redirect(raw: &str) -> RedirectInfo {
     let wildcard = raw.contains('*');
     // `*` is not a valid host character for the URL parser; replace it so
     // the rest of the URI is still analysed, and keep the flag.
-    let parse_input = if wildcard { raw.replace('*', "wildcard") } else { raw.to_owned() };
+    let parse_input = if wildcard {
+        raw.replace('*', "wildcard")
+    } else {
+        raw.to_owned()
+    };
     let invalid = |scheme: String| RedirectInfo {
         raw: raw.to_owned(),
         scheme,
@@ -176,12 +180,31 @@ pub fn analyze_redirect(raw: &str) -> RedirectInfo {
     let (class, registrable) = match ip_class {
         Some(RedirectClass::Loopback) => (RedirectClass::Loopback, None),
         Some(RedirectClass::PrivateIp) => (RedirectClass::PrivateIp, None),
-        Some(_) => (if scheme == "https" { RedirectClass::Https } else { RedirectClass::Http }, None),
+        Some(_) => (
+            if scheme == "https" {
+                RedirectClass::Https
+            } else {
+                RedirectClass::Http
+            },
+            None,
+        ),
         None if is_loopback_name(&host) => (RedirectClass::Loopback, None),
         None => {
-            let class = if scheme == "https" { RedirectClass::Https } else { RedirectClass::Http };
+            let class = if scheme == "https" {
+                RedirectClass::Https
+            } else {
+                RedirectClass::Http
+            };
             (class, Some(registrable_domain(&host)))
         }
     };
-    RedirectInfo { raw: raw.to_owned(), scheme, class, host: Some(host), registrable, wildcard, non_reverse_dns_scheme: false }
+    RedirectInfo {
+        raw: raw.to_owned(),
+        scheme,
+        class,
+        host: Some(host),
+        registrable,
+        wildcard,
+        non_reverse_dns_scheme: false,
+    }
 }

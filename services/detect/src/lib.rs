@@ -57,5 +57,7 @@ pub mod text;
 
 pub use config::{ConfigError, DetectConfig};
 pub use engine::{fingerprint, ClientRecord, ClientStatus, Detector, StateStats};
-pub use input::{ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod};
+pub use input::{
+    ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
+};
 pub use policy::{decide, RevocationAction, RevocationDecision, RevocationPolicy, RevocationRule};

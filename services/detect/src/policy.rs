@@ -47,10 +47,26 @@ impl Default for RevocationPolicy {
         RevocationPolicy {
             dry_run: true,
             rules: vec![
-                RevocationRule { kind: AlertKind::NameImpersonation, min_score: 0.8, action: RevocationAction::DisableClient },
-                RevocationRule { kind: AlertKind::RedirectDrift, min_score: 0.85, action: RevocationAction::DisableClient },
-                RevocationRule { kind: AlertKind::RevokedClientActivity, min_score: 0.6, action: RevocationAction::RevokeTokens },
-                RevocationRule { kind: AlertKind::ScopeEscalation, min_score: 0.8, action: RevocationAction::RevokeTokens },
+                RevocationRule {
+                    kind: AlertKind::NameImpersonation,
+                    min_score: 0.8,
+                    action: RevocationAction::DisableClient,
+                },
+                RevocationRule {
+                    kind: AlertKind::RedirectDrift,
+                    min_score: 0.85,
+                    action: RevocationAction::DisableClient,
+                },
+                RevocationRule {
+                    kind: AlertKind::RevokedClientActivity,
+                    min_score: 0.6,
+                    action: RevocationAction::RevokeTokens,
+                },
+                RevocationRule {
+                    kind: AlertKind::ScopeEscalation,
+                    min_score: 0.8,
+                    action: RevocationAction::RevokeTokens,
+                },
             ],
             allowlist_client_ids: Vec::new(),
         }
@@ -100,23 +116,40 @@ pub enum RevocationDecision {
 
 /// Decides what to do about one alert under `policy`. Pure and total.
 pub fn decide(alert: &Alert, policy: &RevocationPolicy) -> RevocationDecision {
-    if policy.allowlist_client_ids.iter().any(|c| *c == alert.client_id) {
-        return RevocationDecision::NoAction { reason: NoActionReason::Allowlisted };
+    if policy.allowlist_client_ids.contains(&alert.client_id) {
+        return RevocationDecision::NoAction {
+            reason: NoActionReason::Allowlisted,
+        };
     }
-    if matches!(alert.status, AlertStatus::Resolved | AlertStatus::Suppressed) {
-        return RevocationDecision::NoAction { reason: NoActionReason::AlertClosed };
+    if matches!(
+        alert.status,
+        AlertStatus::Resolved | AlertStatus::Suppressed
+    ) {
+        return RevocationDecision::NoAction {
+            reason: NoActionReason::AlertClosed,
+        };
     }
     let best = policy
         .rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.kind == alert.kind && alert.score.is_finite() && alert.score >= r.min_score)
+        .filter(|(_, r)| {
+            r.kind == alert.kind && alert.score.is_finite() && alert.score >= r.min_score
+        })
         .max_by(|(ia, a), (ib, b)| a.action.cmp(&b.action).then(ib.cmp(ia)));
     match best {
-        None => RevocationDecision::NoAction { reason: NoActionReason::NoRuleMatched },
-        Some((rule, r)) if policy.dry_run => {
-            RevocationDecision::DryRun { action: r.action, rule, client_id: alert.client_id.clone() }
-        }
-        Some((rule, r)) => RevocationDecision::Execute { action: r.action, rule, client_id: alert.client_id.clone() },
+        None => RevocationDecision::NoAction {
+            reason: NoActionReason::NoRuleMatched,
+        },
+        Some((rule, r)) if policy.dry_run => RevocationDecision::DryRun {
+            action: r.action,
+            rule,
+            client_id: alert.client_id.clone(),
+        },
+        Some((rule, r)) => RevocationDecision::Execute {
+            action: r.action,
+            rule,
+            client_id: alert.client_id.clone(),
+        },
     }
 }

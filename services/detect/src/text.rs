@@ -118,7 +118,11 @@ pub fn analyze_name(name: &str) -> NameAnalysis {
         .filter(|c| is_default_ignorable(*c) && !is_bidi_control(*c))
         .map(codepoint)
         .collect();
-    let bidi_controls: Vec<String> = name.chars().filter(|c| is_bidi_control(*c)).map(codepoint).collect();
+    let bidi_controls: Vec<String> = name
+        .chars()
+        .filter(|c| is_bidi_control(*c))
+        .map(codepoint)
+        .collect();
     let visible: String = name
         .chars()
         .filter(|c| !is_default_ignorable(*c) && !is_bidi_control(*c))
@@ -136,7 +140,9 @@ pub fn analyze_name(name: &str) -> NameAnalysis {
         Vec::new()
     } else {
         nfkc.chars()
-            .filter(|c| !c.is_ascii() && unicode_security::is_potential_mixed_script_confusable_char(*c))
+            .filter(|c| {
+                !c.is_ascii() && unicode_security::is_potential_mixed_script_confusable_char(*c)
+            })
             .map(|c| format!("{c} ({})", codepoint(c)))
             .collect()
     };

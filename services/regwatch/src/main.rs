@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use regwatch_authz::{AppState, AuthzConfig, Store};
 
 #[derive(Parser)]
-#[command(name = "regwatch", version, about = "Watch and harden OAuth client registration for MCP servers")]
+#[command(
+    name = "regwatch",
+    version,
+    about = "Watch and harden OAuth client registration for MCP servers"
+)]
 struct Cli {
     /// TOML configuration file (`[authz]` table); `REGWATCH_AUTHZ__…` environment variables override it.
     #[arg(long, global = true, env = "REGWATCH_CONFIG")]
@@ -38,6 +42,12 @@ enum Cmd {
         /// Authorization server listen address.
         #[arg(long, default_value = "127.0.0.1:8400")]
         authz_listen: SocketAddr,
+        /// Also run the reference MCP server (streamable HTTP at /mcp) here.
+        #[arg(long)]
+        mcp_listen: Option<SocketAddr>,
+        /// Admit Client ID Metadata Documents on loopback (development only).
+        #[arg(long)]
+        cimd_allow_loopback_dev: bool,
     },
     /// Run the authorization server alone, on the configured database.
     Authz {
@@ -51,8 +61,11 @@ enum Cmd {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REGWATCH_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGWATCH_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         b.json().init();
     } else {
@@ -80,7 +93,9 @@ async fn shutdown_signal() {
 }
 
 async fn serve_authz(mut cfg: AuthzConfig, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("bind {listen}"))?;
     let addr = listener.local_addr()?;
     if cfg.issuer.is_empty() {
         cfg.issuer = format!("http://{addr}");
@@ -92,8 +107,14 @@ async fn serve_authz(mut cfg: AuthzConfig, listen: SocketAddr) -> anyhow::Result
     if cfg.admin_token.is_empty() {
         eprintln!("admin API disabled: set REGWATCH_AUTHZ__ADMIN_TOKEN to enable it");
     }
-    println!("regwatch authz listening on http://{addr} (issuer {})", cfg.issuer);
-    println!("  metadata: {}/.well-known/oauth-authorization-server", cfg.issuer.trim_end_matches('/'));
+    println!(
+        "regwatch authz listening on http://{addr} (issuer {})",
+        cfg.issuer
+    );
+    println!(
+        "  metadata: {}/.well-known/oauth-authorization-server",
+        cfg.issuer.trim_end_matches('/')
+    );
     let state = AppState::new(cfg, store);
     regwatch_authz::run(state, listener, shutdown_signal()).await?;
     Ok(())
@@ -105,16 +126,51 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&cli.log_format);
     let cfg = AuthzConfig::load(cli.config.as_deref())?;
     match cli.cmd {
-        Cmd::Up { data_dir, authz_listen } => {
-            std::fs::create_dir_all(&data_dir).with_context(|| format!("create {}", data_dir.display()))?;
-            let mut cfg = cfg;
-            cfg.database_url = format!("sqlite://{}", data_dir.join("authz.db").display());
-            println!("regwatch up: embedded shape, data in {}", data_dir.display());
-            serve_authz(cfg, authz_listen).await
+        Cmd::Up {
+            data_dir,
+            authz_listen,
+            mcp_listen,
+            cimd_allow_loopback_dev,
+        } => {
+            let user = match (
+                std::env::var("REGWATCH_USER"),
+                std::env::var("REGWATCH_PASSWORD"),
+            ) {
+                (Ok(u), Ok(p)) if !u.is_empty() && !p.is_empty() => Some((u, p)),
+                (Ok(_), _) | (_, Ok(_)) => {
+                    anyhow::bail!("set both REGWATCH_USER and REGWATCH_PASSWORD, or neither")
+                }
+                _ => None,
+            };
+            println!(
+                "regwatch up: embedded shape, data in {}",
+                data_dir.display()
+            );
+            let opts = regwatch::UpOptions {
+                data_dir,
+                authz_listen,
+                mcp_listen,
+                cimd_allow_loopback_dev,
+                user,
+            };
+            regwatch::up(
+                opts,
+                cfg,
+                |e| {
+                    println!("authorization server: {} (metadata: {}/.well-known/oauth-authorization-server)", e.authz, e.issuer);
+                    if let Some(m) = e.mcp {
+                        println!("MCP server: http://{m}/mcp");
+                    }
+                },
+                shutdown_signal(),
+            )
+            .await
         }
         Cmd::Authz { listen } => serve_authz(cfg, listen).await,
         Cmd::Migrate => {
-            Store::connect(&cfg.database_url, 1).await.context("migrate")?;
+            Store::connect(&cfg.database_url, 1)
+                .await
+                .context("migrate")?;
             println!("migrations applied to {}", redact(&cfg.database_url));
             Ok(())
         }
@@ -129,7 +185,10 @@ async fn main() -> anyhow::Result<()> {
 
 /// A database URL without its password, for printing.
 fn redact(url: &str) -> String {
-    match url.split_once("://").and_then(|(s, rest)| rest.split_once('@').map(|(cred, host)| (s, cred, host))) {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| rest.split_once('@').map(|(cred, host)| (s, cred, host)))
+    {
         Some((s, cred, host)) => {
             let user = cred.split(':').next().unwrap_or("");
             format!("{s}://{user}:***@{host}")

@@ -30,17 +30,29 @@ pub fn router() -> Router<AppState> {
         .route("/admin/clients/{client_id}/disable", post(disable))
         .route("/admin/clients/{client_id}/enable", post(enable))
         .route("/admin/clients/{client_id}/revoke", post(revoke))
-        .route("/admin/sources/{ip}/flag", post(flag_source).delete(unflag_source))
+        .route(
+            "/admin/sources/{ip}/flag",
+            post(flag_source).delete(unflag_source),
+        )
 }
 
 fn authorize(st: &AppState, headers: &HeaderMap) -> Result<(), OAuthError> {
     let Some(expected) = &st.admin_hash else {
-        return Err(OAuthError::new(ErrorCode::NotFound, "the admin API is disabled"));
+        return Err(OAuthError::new(
+            ErrorCode::NotFound,
+            "the admin API is disabled",
+        ));
     };
     match bearer(headers) {
         Some(t) if secrets::hash_token(t).ct_eq(expected) => Ok(()),
-        Some(_) => Err(OAuthError::new(ErrorCode::InvalidToken, "invalid admin token").bearer_challenge("regwatch-admin", true)),
-        None => Err(OAuthError::new(ErrorCode::InvalidToken, "admin token required").bearer_challenge("regwatch-admin", false)),
+        Some(_) => Err(
+            OAuthError::new(ErrorCode::InvalidToken, "invalid admin token")
+                .bearer_challenge("regwatch-admin", true),
+        ),
+        None => Err(
+            OAuthError::new(ErrorCode::InvalidToken, "admin token required")
+                .bearer_challenge("regwatch-admin", false),
+        ),
     }
 }
 
@@ -68,23 +80,49 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, OAuthError> {
+async fn list(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(ClientStatus::parse(s).ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, format!("unknown status {s:?}")))?),
+        Some(s) => Some(ClientStatus::parse(s).ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, format!("unknown status {s:?}"))
+        })?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = st.store.list_clients(status, q.cursor.as_deref(), limit).await?;
-    let next = (rows.len() == limit as usize).then(|| rows.last().map(|c| c.client_id.clone())).flatten();
-    Ok(Json(json!({"clients": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next})).into_response())
+    let rows = st
+        .store
+        .list_clients(status, q.cursor.as_deref(), limit)
+        .await?;
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|c| c.client_id.clone()))
+        .flatten();
+    Ok(
+        Json(json!({"clients": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next}))
+            .into_response(),
+    )
 }
 
-async fn inspect(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, OAuthError> {
+async fn inspect(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
-    let c = st.store.get_client(&id).await?.ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such client"))?;
+    let c = st
+        .store
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such client"))?;
     let mut v = view(&c);
-    v["live_tokens"] = st.store.live_tokens(&id, Utc::now().timestamp_millis()).await?.into();
+    v["live_tokens"] = st
+        .store
+        .live_tokens(&id, Utc::now().timestamp_millis())
+        .await?
+        .into();
     Ok(Json(v).into_response())
 }
 
@@ -116,17 +154,32 @@ async fn act(
     let res = st
         .store
         .transition(id, from, to, kill_tokens, now.timestamp_millis(), |n| {
-            events::event(&st.issuer, Some(id), Actor::admin("admin_api"), make(n), ctx, now)
+            events::event(
+                &st.issuer,
+                Some(id),
+                Actor::admin("admin_api"),
+                make(n),
+                ctx,
+                now,
+            )
         })
         .await?;
-    let c = st.store.get_client(id).await?.ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such client"))?;
+    let c = st
+        .store
+        .get_client(id)
+        .await?
+        .ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such client"))?;
     let (changed, tokens) = match res {
         Some((n, _)) => (true, n),
         None if c.status == to => (false, 0),
         None => {
             return Err(OAuthError::new(
                 ErrorCode::InvalidRequest,
-                format!("client is {} and cannot become {}", c.status.as_str(), to.as_str()),
+                format!(
+                    "client is {} and cannot become {}",
+                    c.status.as_str(),
+                    to.as_str()
+                ),
             )
             .with_status(StatusCode::CONFLICT))
         }
@@ -144,10 +197,25 @@ async fn disable(
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let b = body.map(|b| b.0).unwrap_or_default();
-    let (reason, by) = (clip(b.reason, "disabled by an administrator"), clip(b.requested_by, "admin_api"));
-    act(&st, &ctx, &id, &[ClientStatus::Active], ClientStatus::Disabled, false, |_| {
-        EventPayload::ClientDisabled(ClientDisabled { reason, requested_by: by, disabled: true })
-    })
+    let (reason, by) = (
+        clip(b.reason, "disabled by an administrator"),
+        clip(b.requested_by, "admin_api"),
+    );
+    act(
+        &st,
+        &ctx,
+        &id,
+        &[ClientStatus::Active],
+        ClientStatus::Disabled,
+        false,
+        |_| {
+            EventPayload::ClientDisabled(ClientDisabled {
+                reason,
+                requested_by: by,
+                disabled: true,
+            })
+        },
+    )
     .await
 }
 
@@ -160,10 +228,25 @@ async fn enable(
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let b = body.map(|b| b.0).unwrap_or_default();
-    let (reason, by) = (clip(b.reason, "enabled by an administrator"), clip(b.requested_by, "admin_api"));
-    act(&st, &ctx, &id, &[ClientStatus::Disabled], ClientStatus::Active, false, |_| {
-        EventPayload::ClientDisabled(ClientDisabled { reason, requested_by: by, disabled: false })
-    })
+    let (reason, by) = (
+        clip(b.reason, "enabled by an administrator"),
+        clip(b.requested_by, "admin_api"),
+    );
+    act(
+        &st,
+        &ctx,
+        &id,
+        &[ClientStatus::Disabled],
+        ClientStatus::Active,
+        false,
+        |_| {
+            EventPayload::ClientDisabled(ClientDisabled {
+                reason,
+                requested_by: by,
+                disabled: false,
+            })
+        },
+    )
     .await
 }
 
@@ -176,18 +259,38 @@ async fn revoke(
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let b = body.map(|b| b.0).unwrap_or_default();
-    let (reason, by) = (clip(b.reason, "revoked by an administrator"), clip(b.requested_by, "admin_api"));
-    act(&st, &ctx, &id, &[ClientStatus::Active, ClientStatus::Disabled], ClientStatus::Revoked, true, |n| {
-        EventPayload::ClientRevoked(ClientRevoked { reason, requested_by: by, tokens_revoked: n })
-    })
+    let (reason, by) = (
+        clip(b.reason, "revoked by an administrator"),
+        clip(b.requested_by, "admin_api"),
+    );
+    act(
+        &st,
+        &ctx,
+        &id,
+        &[ClientStatus::Active, ClientStatus::Disabled],
+        ClientStatus::Revoked,
+        true,
+        |n| {
+            EventPayload::ClientRevoked(ClientRevoked {
+                reason,
+                requested_by: by,
+                tokens_revoked: n,
+            })
+        },
+    )
     .await
 }
 
 fn parse_ip(s: &str) -> Result<IpAddr, OAuthError> {
-    s.parse().map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "not an IP address"))
+    s.parse()
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidRequest, "not an IP address"))
 }
 
-async fn flag_source(State(st): State<AppState>, headers: HeaderMap, Path(ip): Path<String>) -> Result<Response, OAuthError> {
+async fn flag_source(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(ip): Path<String>,
+) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let ip = parse_ip(&ip)?;
     let level = st.sources.flag(ip, Instant::now());
@@ -195,7 +298,11 @@ async fn flag_source(State(st): State<AppState>, headers: HeaderMap, Path(ip): P
     Ok(Json(json!({"source": ip.to_string(), "flag_level": level})).into_response())
 }
 
-async fn unflag_source(State(st): State<AppState>, headers: HeaderMap, Path(ip): Path<String>) -> Result<Response, OAuthError> {
+async fn unflag_source(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(ip): Path<String>,
+) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let ip = parse_ip(&ip)?;
     st.sources.unflag(ip);

@@ -25,7 +25,10 @@ pub async fn metadata(State(st): State<AppState>) -> impl IntoResponse {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": p.scopes_supported,
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": st.cimd.is_some(),
     });
-    ([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(body))
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(body),
+    )
 }

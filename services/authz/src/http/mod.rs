@@ -4,6 +4,8 @@ mod admin;
 mod discovery;
 mod register;
 
+pub use register::diff;
+
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -25,25 +27,35 @@ pub fn router(state: AppState) -> Router {
         .map(|u| u.path().trim_end_matches('/').to_string())
         .unwrap_or_default();
     let mut r = Router::new()
-        .route(&format!("/.well-known/oauth-authorization-server{issuer_path}"), get(discovery::metadata))
-        .route(&format!("{issuer_path}/.well-known/openid-configuration"), get(discovery::metadata));
-    if !issuer_path.is_empty() {
-        r = r.route("/.well-known/openid-configuration", get(discovery::metadata));
-    }
-    r.route(
-            "/register",
-            post(register::register).layer(axum::extract::DefaultBodyLimit::disable()),
+        .route(
+            &format!("/.well-known/oauth-authorization-server{issuer_path}"),
+            get(discovery::metadata),
         )
         .route(
-            "/register/{client_id}",
-            get(register::read)
-                .put(register::update)
-                .delete(register::delete)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .merge(admin::router())
-        .layer(axum::extract::DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
-        .with_state(state)
+            &format!("{issuer_path}/.well-known/openid-configuration"),
+            get(discovery::metadata),
+        );
+    if !issuer_path.is_empty() {
+        r = r.route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        );
+    }
+    r.route(
+        "/register",
+        post(register::register).layer(axum::extract::DefaultBodyLimit::disable()),
+    )
+    .route(
+        "/register/{client_id}",
+        get(register::read)
+            .put(register::update)
+            .delete(register::delete)
+            .layer(axum::extract::DefaultBodyLimit::disable()),
+    )
+    .merge(admin::router())
+    .merge(crate::flow::router())
+    .layer(axum::extract::DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+    .with_state(state)
 }
 
 /// Extracts the request's source (honouring trusted proxies), user agent
@@ -53,9 +65,15 @@ pub struct Ctx(pub RequestCtx);
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         // The extractor also honours `MockConnectInfo` in tests.
-        let peer: Option<IpAddr> = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await.ok().map(|c| c.0.ip());
+        let peer: Option<IpAddr> = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|c| c.0.ip());
         let ip = crate::sources::client_ip(peer, &parts.headers, &state.cfg.trusted_proxies);
         let user_agent = parts
             .headers
@@ -69,7 +87,11 @@ impl FromRequestParts<AppState> for Ctx {
             .filter(|s| s.len() <= 128)
             .map(String::from)
             .or_else(|| Some(uuid::Uuid::now_v7().to_string()));
-        Ok(Ctx(RequestCtx { ip, user_agent, request_id }))
+        Ok(Ctx(RequestCtx {
+            ip,
+            user_agent,
+            request_id,
+        }))
     }
 }
 

@@ -8,8 +8,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use regwatch_schemas::{
-    Actor, ClientAccessDenied, ClientDeleted, ClientMetadata, ClientRegistered, ClientRegistrationRejected,
-    ClientUpdated, EventPayload, FieldChange, RegistrationMethod,
+    Actor, ClientAccessDenied, ClientDeleted, ClientMetadata, ClientRegistered,
+    ClientRegistrationRejected, ClientUpdated, EventPayload, FieldChange, RegistrationMethod,
 };
 use serde_json::{Map, Value};
 
@@ -31,7 +31,10 @@ async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, OAuthError
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(Some(c.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
-        Err(_) => Err(OAuthError::new(ErrorCode::InvalidRequest, "could not read the request body")),
+        Err(_) => Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "could not read the request body",
+        )),
     }
 }
 
@@ -82,7 +85,9 @@ async fn reject(
             attempted: raw.map(|r| r.attempted(&st.cfg.limits)),
             dropped_fields: raw.map(|r| r.dropped.clone()).unwrap_or_default(),
         });
-        let actor = client_id.map(Actor::client).unwrap_or_else(Actor::anonymous_client);
+        let actor = client_id
+            .map(Actor::client)
+            .unwrap_or_else(Actor::anonymous_client);
         let mut ev = events::event(&st.issuer, client_id, actor, payload, ctx, Utc::now());
         ev.policy = events::deny(rej.rule, signals);
         if let Err(e) = st.store.record_event(&ev).await {
@@ -93,28 +98,70 @@ async fn reject(
 }
 
 /// Per-source admission, shared by every DCR endpoint.
-async fn admit(st: &AppState, ctx: &RequestCtx, operation: &str, client_id: Option<&str>) -> Result<u8, Response> {
+async fn admit(
+    st: &AppState,
+    ctx: &RequestCtx,
+    operation: &str,
+    client_id: Option<&str>,
+) -> Result<u8, Response> {
     match st.sources.admit(ctx.ip, Instant::now()) {
         Admission::Allowed { flag_level } => Ok(flag_level),
-        Admission::Limited { retry_after_secs, flag_level, record } => {
-            let rej = Rejection::new(ErrorCode::RateLimited, "rate_limit.source", format!("too many requests from this source; retry in {retry_after_secs} s"));
+        Admission::Limited {
+            retry_after_secs,
+            flag_level,
+            record,
+        } => {
+            let rej = Rejection::new(
+                ErrorCode::RateLimited,
+                "rate_limit.source",
+                format!("too many requests from this source; retry in {retry_after_secs} s"),
+            );
             let rej = Rejection { status: 429, ..rej };
-            let mut res = reject(st, ctx, rej, None, client_id, operation, vec![format!("flag_level:{flag_level}")], record).await;
+            let mut res = reject(
+                st,
+                ctx,
+                rej,
+                None,
+                client_id,
+                operation,
+                vec![format!("flag_level:{flag_level}")],
+                record,
+            )
+            .await;
             if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
             Err(res)
         }
         Admission::Blocked { flag_level, record } => {
-            let rej = Rejection::new(ErrorCode::AccessDenied, "source.blocked", "this source is blocked");
+            let rej = Rejection::new(
+                ErrorCode::AccessDenied,
+                "source.blocked",
+                "this source is blocked",
+            );
             let rej = Rejection { status: 403, ..rej };
-            Err(reject(st, ctx, rej, None, client_id, operation, vec![format!("flag_level:{flag_level}")], record).await)
+            Err(reject(
+                st,
+                ctx,
+                rej,
+                None,
+                client_id,
+                operation,
+                vec![format!("flag_level:{flag_level}")],
+                record,
+            )
+            .await)
         }
     }
 }
 
 /// The registration response: client information (RFC 7591 §3.2.1).
-fn client_information(st: &AppState, c: &ClientRow, secret: Option<&str>, rat: Option<&str>) -> Value {
+fn client_information(
+    st: &AppState,
+    c: &ClientRow,
+    secret: Option<&str>,
+    rat: Option<&str>,
+) -> Value {
     let mut m: Map<String, Value> = match serde_json::to_value(&c.metadata) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
@@ -131,18 +178,29 @@ fn client_information(st: &AppState, c: &ClientRow, secret: Option<&str>, rat: O
     if let Some(r) = rat {
         m.insert("registration_access_token".into(), r.into());
     }
-    m.insert("registration_client_uri".into(), st.url(&format!("/register/{}", c.client_id)).into());
+    m.insert(
+        "registration_client_uri".into(),
+        st.url(&format!("/register/{}", c.client_id)).into(),
+    );
     Value::Object(m)
 }
 
 fn no_store(status: StatusCode, body: Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
 /// `POST /register`.
-pub async fn register(State(st): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, body: Body) -> Response {
+pub async fn register(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let flag_level = match admit(&st, &ctx, "register", None).await {
         Ok(l) => l,
         Err(r) => return r,
@@ -154,7 +212,11 @@ pub async fn register(State(st): State<AppState>, Ctx(ctx): Ctx, headers: Header
         Some(_) => IatStatus::Invalid,
     };
     if !is_json(&headers) {
-        let rej = Rejection::new(ErrorCode::InvalidClientMetadata, "request.content_type", "Content-Type must be application/json");
+        let rej = Rejection::new(
+            ErrorCode::InvalidClientMetadata,
+            "request.content_type",
+            "Content-Type must be application/json",
+        );
         return reject(&st, &ctx, rej, None, None, "register", vec![], true).await;
     }
     let limits = &st.cfg.limits;
@@ -163,7 +225,11 @@ pub async fn register(State(st): State<AppState>, Ctx(ctx): Ctx, headers: Header
         Ok(None) => {
             let rej = Rejection {
                 status: 413,
-                ..Rejection::new(ErrorCode::InvalidClientMetadata, "request.too_large", format!("request body exceeds {} bytes", limits.max_body_bytes))
+                ..Rejection::new(
+                    ErrorCode::InvalidClientMetadata,
+                    "request.too_large",
+                    format!("request body exceeds {} bytes", limits.max_body_bytes),
+                )
             };
             return reject(&st, &ctx, rej, None, None, "register", vec![], true).await;
         }
@@ -173,10 +239,16 @@ pub async fn register(State(st): State<AppState>, Ctx(ctx): Ctx, headers: Header
         Ok(r) => r,
         Err(rej) => return reject(&st, &ctx, rej, None, None, "register", vec![], true).await,
     };
-    let gctx = GateContext { mode: Mode::Register, flag_level, initial_access_token: iat };
+    let gctx = GateContext {
+        mode: Mode::Register,
+        flag_level,
+        initial_access_token: iat,
+    };
     let accepted = match policy::evaluate(&raw, gctx, &st.cfg.policy, limits) {
         Ok(a) => a,
-        Err(rej) => return reject(&st, &ctx, rej, Some(&raw), None, "register", vec![], true).await,
+        Err(rej) => {
+            return reject(&st, &ctx, rej, Some(&raw), None, "register", vec![], true).await
+        }
     };
 
     let now = Utc::now();
@@ -205,27 +277,48 @@ pub async fn register(State(st): State<AppState>, Ctx(ctx): Ctx, headers: Header
         dropped_fields: accepted.dropped_fields,
         initial_access_token: iat == IatStatus::Valid,
     });
-    let mut ev = events::event(&st.issuer, Some(&client_id), Actor::client(&client_id), payload, &ctx, now);
+    let mut ev = events::event(
+        &st.issuer,
+        Some(&client_id),
+        Actor::client(&client_id),
+        payload,
+        &ctx,
+        now,
+    );
     ev.policy = events::allow(accepted.risk_signals);
-    if let Err(e) = st.store.insert_client(&row, &ev).await {
+    if let Err(e) = st.writer.insert(row.clone(), ev).await {
         return OAuthError::from(e).into_response();
     }
     tracing::info!(client_id = %client_id, source = ?ctx.ip, "client registered");
-    no_store(StatusCode::CREATED, client_information(&st, &row, secret.as_deref(), Some(&rat)))
+    no_store(
+        StatusCode::CREATED,
+        client_information(&st, &row, secret.as_deref(), Some(&rat)),
+    )
 }
 
 /// Authenticate an RFC 7592 call: the client exists, is active, and the
 /// bearer token is its registration access token.
-async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap, client_id: &str) -> Result<ClientRow, Response> {
+async fn authenticate(
+    st: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    client_id: &str,
+) -> Result<ClientRow, Response> {
     let Some(token) = bearer(headers) else {
-        return Err(OAuthError::new(ErrorCode::InvalidToken, "a registration access token is required")
-            .bearer_challenge(REALM, false)
-            .into_response());
+        return Err(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "a registration access token is required",
+        )
+        .bearer_challenge(REALM, false)
+        .into_response());
     };
     let invalid = || {
-        OAuthError::new(ErrorCode::InvalidToken, "the registration access token is invalid")
-            .bearer_challenge(REALM, true)
-            .into_response()
+        OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the registration access token is invalid",
+        )
+        .bearer_challenge(REALM, true)
+        .into_response()
     };
     let client = match st.store.get_client(client_id).await {
         Ok(Some(c)) => c,
@@ -236,15 +329,29 @@ async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap, clie
         Err(e) => return Err(OAuthError::from(e).into_response()),
     };
     let presented = secrets::hash_token(token);
-    let ok = client.rat_hash.as_ref().is_some_and(|h| secrets::TokenHash(h.clone()).ct_eq(&presented));
+    let ok = client
+        .rat_hash
+        .as_ref()
+        .is_some_and(|h| secrets::TokenHash(h.clone()).ct_eq(&presented));
     if client.status != ClientStatus::Active {
         // A client that is gone keeps calling: the revoked_client_activity signal.
         let payload = EventPayload::ClientAccessDenied(ClientAccessDenied {
             endpoint: "registration_management".into(),
             client_status: client.status.as_str().into(),
-            reason: if ok { "client_inactive".into() } else { "client_inactive_bad_token".into() },
+            reason: if ok {
+                "client_inactive".into()
+            } else {
+                "client_inactive_bad_token".into()
+            },
         });
-        let ev = events::event(&st.issuer, Some(client_id), Actor::client(client_id), payload, ctx, Utc::now());
+        let ev = events::event(
+            &st.issuer,
+            Some(client_id),
+            Actor::client(client_id),
+            payload,
+            ctx,
+            Utc::now(),
+        );
         if let Err(e) = st.store.record_event(&ev).await {
             tracing::error!(error = %e, "could not record an access-denied event");
         }
@@ -263,7 +370,12 @@ async fn authenticate(st: &AppState, ctx: &RequestCtx, headers: &HeaderMap, clie
 
 /// `GET /register/{client_id}`. The secret is stored hashed, so it cannot
 /// be returned; the registration access token is not rotated on read.
-pub async fn read(State(st): State<AppState>, Ctx(ctx): Ctx, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn read(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&st, &ctx, "read", Some(&client_id)).await {
         return r;
     }
@@ -271,7 +383,11 @@ pub async fn read(State(st): State<AppState>, Ctx(ctx): Ctx, Path(client_id): Pa
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(e) = st.store.touch(&client_id, Utc::now().timestamp_millis()).await {
+    if let Err(e) = st
+        .store
+        .touch(&client_id, Utc::now().timestamp_millis())
+        .await
+    {
         tracing::warn!(error = %e, "could not slide the idle TTL");
     }
     no_store(StatusCode::OK, client_information(&st, &c, None, None))
@@ -279,14 +395,20 @@ pub async fn read(State(st): State<AppState>, Ctx(ctx): Ctx, Path(client_id): Pa
 
 /// old → new for every metadata field that differs.
 pub fn diff(old: &ClientMetadata, new: &ClientMetadata) -> Vec<FieldChange> {
-    let (Ok(Value::Object(o)), Ok(Value::Object(n))) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+    let (Ok(Value::Object(o)), Ok(Value::Object(n))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (k, nv) in &n {
         let ov = o.get(k).cloned().unwrap_or(Value::Null);
         if &ov != nv {
-            out.push(FieldChange { field: k.clone(), old: ov, new: nv.clone() });
+            out.push(FieldChange {
+                field: k.clone(),
+                old: ov,
+                new: nv.clone(),
+            });
         }
     }
     out
@@ -311,7 +433,11 @@ pub async fn update(
     };
     let cid = Some(client_id.as_str());
     if !is_json(&headers) {
-        let rej = Rejection::new(ErrorCode::InvalidClientMetadata, "request.content_type", "Content-Type must be application/json");
+        let rej = Rejection::new(
+            ErrorCode::InvalidClientMetadata,
+            "request.content_type",
+            "Content-Type must be application/json",
+        );
         return reject(&st, &ctx, rej, None, cid, "update", vec![], true).await;
     }
     let limits = &st.cfg.limits;
@@ -320,7 +446,11 @@ pub async fn update(
         Ok(None) => {
             let rej = Rejection {
                 status: 413,
-                ..Rejection::new(ErrorCode::InvalidClientMetadata, "request.too_large", format!("request body exceeds {} bytes", limits.max_body_bytes))
+                ..Rejection::new(
+                    ErrorCode::InvalidClientMetadata,
+                    "request.too_large",
+                    format!("request body exceeds {} bytes", limits.max_body_bytes),
+                )
             };
             return reject(&st, &ctx, rej, None, cid, "update", vec![], true).await;
         }
@@ -331,7 +461,11 @@ pub async fn update(
         Err(rej) => return reject(&st, &ctx, rej, None, cid, "update", vec![], true).await,
     };
     if raw.fields.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
-        let rej = Rejection::new(ErrorCode::InvalidClientMetadata, "update.client_id_mismatch", "client_id must be present and match the client being updated (RFC 7592 §2.2)");
+        let rej = Rejection::new(
+            ErrorCode::InvalidClientMetadata,
+            "update.client_id_mismatch",
+            "client_id must be present and match the client being updated (RFC 7592 §2.2)",
+        );
         return reject(&st, &ctx, rej, Some(&raw), cid, "update", vec![], true).await;
     }
     if let Some(s) = raw.fields.get("client_secret") {
@@ -340,17 +474,29 @@ pub async fn update(
             _ => false,
         };
         if !matches {
-            let rej = Rejection::new(ErrorCode::InvalidClientMetadata, "update.client_secret_mismatch", "client_secret does not match the current secret");
+            let rej = Rejection::new(
+                ErrorCode::InvalidClientMetadata,
+                "update.client_secret_mismatch",
+                "client_secret does not match the current secret",
+            );
             return reject(&st, &ctx, rej, Some(&raw), cid, "update", vec![], true).await;
         }
     }
-    let gctx = GateContext { mode: Mode::Update, flag_level, initial_access_token: IatStatus::Absent };
+    let gctx = GateContext {
+        mode: Mode::Update,
+        flag_level,
+        initial_access_token: IatStatus::Absent,
+    };
     let accepted = match policy::evaluate(&raw, gctx, &st.cfg.policy, limits) {
         Ok(a) => a,
         Err(rej) => return reject(&st, &ctx, rej, Some(&raw), cid, "update", vec![], true).await,
     };
     if accepted.confidential != current.secret_hash.is_some() {
-        let rej = Rejection::new(ErrorCode::InvalidClientMetadata, "update.auth_method_class_change", "a client cannot switch between public and confidential; register a new client");
+        let rej = Rejection::new(
+            ErrorCode::InvalidClientMetadata,
+            "update.auth_method_class_change",
+            "a client cannot switch between public and confidential; register a new client",
+        );
         return reject(&st, &ctx, rej, Some(&raw), cid, "update", vec![], true).await;
     }
     let now = Utc::now();
@@ -375,20 +521,38 @@ pub async fn update(
         registration_token_rotated: true,
         dropped_fields: accepted.dropped_fields,
     });
-    let mut ev = events::event(&st.issuer, cid, Actor::client(&client_id), payload, &ctx, now);
+    let mut ev = events::event(
+        &st.issuer,
+        cid,
+        Actor::client(&client_id),
+        payload,
+        &ctx,
+        now,
+    );
     ev.policy = events::allow(signals);
     match st.store.update_client(&row, &ev).await {
-        Ok(true) => no_store(StatusCode::OK, client_information(&st, &row, None, Some(&rat))),
-        Ok(false) => OAuthError::new(ErrorCode::InvalidRequest, "the client changed during the update; retry")
-            .with_status(StatusCode::CONFLICT)
-            .into_response(),
+        Ok(true) => no_store(
+            StatusCode::OK,
+            client_information(&st, &row, None, Some(&rat)),
+        ),
+        Ok(false) => OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "the client changed during the update; retry",
+        )
+        .with_status(StatusCode::CONFLICT)
+        .into_response(),
         Err(e) => OAuthError::from(e).into_response(),
     }
 }
 
 /// `DELETE /register/{client_id}`: 204; the client, its secret, its
 /// registration token and every token issued to it stop working.
-pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn delete(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = admit(&st, &ctx, "delete", Some(&client_id)).await {
         return r;
     }
@@ -398,19 +562,39 @@ pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(client_id): 
     let now = Utc::now();
     let res = st
         .store
-        .transition(&client_id, &[ClientStatus::Active], ClientStatus::Deleted, true, now.timestamp_millis(), |n| {
-            let payload = EventPayload::ClientDeleted(ClientDeleted { reason: "rfc7592_delete".into(), tokens_revoked: n });
-            events::event(&st.issuer, Some(&client_id), Actor::client(&client_id), payload, &ctx, now)
-        })
+        .transition(
+            &client_id,
+            &[ClientStatus::Active],
+            ClientStatus::Deleted,
+            true,
+            now.timestamp_millis(),
+            |n| {
+                let payload = EventPayload::ClientDeleted(ClientDeleted {
+                    reason: "rfc7592_delete".into(),
+                    tokens_revoked: n,
+                });
+                events::event(
+                    &st.issuer,
+                    Some(&client_id),
+                    Actor::client(&client_id),
+                    payload,
+                    &ctx,
+                    now,
+                )
+            },
+        )
         .await;
     match res {
         Ok(Some(_)) => {
             tracing::info!(client_id = %client_id, "client deleted");
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(None) => OAuthError::new(ErrorCode::InvalidToken, "the registration access token is invalid")
-            .bearer_challenge(REALM, true)
-            .into_response(),
+        Ok(None) => OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the registration access token is invalid",
+        )
+        .bearer_challenge(REALM, true)
+        .into_response(),
         Err(e) => OAuthError::from(e).into_response(),
     }
 }

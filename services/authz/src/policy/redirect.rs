@@ -35,8 +35,21 @@ impl RedirectClass {
 
 /// Schemes that are never a redirect target.
 const FORBIDDEN_SCHEMES: &[&str] = &[
-    "javascript", "data", "file", "vbscript", "about", "blob", "ftp", "ws", "wss", "filesystem", "view-source",
-    "chrome", "mailto", "tel", "sms",
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "about",
+    "blob",
+    "ftp",
+    "ws",
+    "wss",
+    "filesystem",
+    "view-source",
+    "chrome",
+    "mailto",
+    "tel",
+    "sms",
 ];
 
 fn reject(rule: &'static str, description: String) -> Rejection {
@@ -58,30 +71,56 @@ pub struct RedirectRules<'a> {
 pub fn check(raw: &str, rules: &RedirectRules<'_>) -> Result<RedirectClass, Rejection> {
     let shown = super::truncate_for_display(raw, 120);
     if raw.len() > rules.max_len {
-        return Err(reject("redirect.too_long", format!("redirect URI longer than {} bytes", rules.max_len)));
+        return Err(reject(
+            "redirect.too_long",
+            format!("redirect URI longer than {} bytes", rules.max_len),
+        ));
     }
     if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(reject("redirect.control_chars", format!("redirect URI {shown:?} has whitespace or control characters")));
+        return Err(reject(
+            "redirect.control_chars",
+            format!("redirect URI {shown:?} has whitespace or control characters"),
+        ));
     }
     if raw.contains('*') {
-        return Err(reject("redirect.wildcard", format!("redirect URI {shown:?} has a wildcard; redirect URIs are matched exactly")));
+        return Err(reject(
+            "redirect.wildcard",
+            format!("redirect URI {shown:?} has a wildcard; redirect URIs are matched exactly"),
+        ));
     }
     if raw.contains('#') {
-        return Err(reject("redirect.fragment", format!("redirect URI {shown:?} has a fragment (RFC 6749 §3.1.2)")));
+        return Err(reject(
+            "redirect.fragment",
+            format!("redirect URI {shown:?} has a fragment (RFC 6749 §3.1.2)"),
+        ));
     }
-    let url = Url::parse(raw).map_err(|e| reject("redirect.unparseable", format!("redirect URI {shown:?} is not an absolute URI: {e}")))?;
+    let url = Url::parse(raw).map_err(|e| {
+        reject(
+            "redirect.unparseable",
+            format!("redirect URI {shown:?} is not an absolute URI: {e}"),
+        )
+    })?;
     let scheme = url.scheme();
     if FORBIDDEN_SCHEMES.contains(&scheme) {
-        return Err(reject("redirect.forbidden_scheme", format!("redirect URI scheme {scheme:?} is not allowed")));
+        return Err(reject(
+            "redirect.forbidden_scheme",
+            format!("redirect URI scheme {scheme:?} is not allowed"),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(reject("redirect.userinfo", format!("redirect URI {shown:?} carries userinfo")));
+        return Err(reject(
+            "redirect.userinfo",
+            format!("redirect URI {shown:?} carries userinfo"),
+        ));
     }
     match scheme {
         "https" => {
-            let host = url
-                .host_str()
-                .ok_or_else(|| reject("redirect.no_host", format!("redirect URI {shown:?} has no host")))?;
+            let host = url.host_str().ok_or_else(|| {
+                reject(
+                    "redirect.no_host",
+                    format!("redirect URI {shown:?} has no host"),
+                )
+            })?;
             check_domain_lists(host, rules, &shown)?;
             Ok(RedirectClass::Https)
         }
@@ -137,10 +176,18 @@ fn host_matches(host: &str, domain: &str) -> bool {
 
 fn check_domain_lists(host: &str, rules: &RedirectRules<'_>, shown: &str) -> Result<(), Rejection> {
     if let Some(d) = rules.domain_denylist.iter().find(|d| host_matches(host, d)) {
-        return Err(reject("redirect.domain_denied", format!("redirect host of {shown:?} is under the denied domain {d:?}")));
+        return Err(reject(
+            "redirect.domain_denied",
+            format!("redirect host of {shown:?} is under the denied domain {d:?}"),
+        ));
     }
-    if !rules.domain_allowlist.is_empty() && !rules.domain_allowlist.iter().any(|d| host_matches(host, d)) {
-        return Err(reject("redirect.domain_not_allowed", format!("redirect host of {shown:?} is not on the allowed domain list")));
+    if !rules.domain_allowlist.is_empty()
+        && !rules.domain_allowlist.iter().any(|d| host_matches(host, d))
+    {
+        return Err(reject(
+            "redirect.domain_not_allowed",
+            format!("redirect host of {shown:?} is not on the allowed domain list"),
+        ));
     }
     Ok(())
 }
@@ -174,7 +221,11 @@ mod tests {
             ("com.example.app:/oauth2redirect", PrivateUseScheme),
         ];
         for (u, class) in ok {
-            assert_eq!(check(u, &rules(RedirectMode::Standard, None)).unwrap(), *class, "{u}");
+            assert_eq!(
+                check(u, &rules(RedirectMode::Standard, None)).unwrap(),
+                *class,
+                "{u}"
+            );
         }
         let bad: &[(&str, &str)] = &[
             ("https://app.example.com/cb#frag", "redirect.fragment"),
@@ -191,7 +242,10 @@ mod tests {
             ("/relative/cb", "redirect.unparseable"),
             ("not a uri", "redirect.control_chars"),
             ("myapp:/cb", "redirect.private_scheme_not_reverse_dns"),
-            ("com.example.app://evil.com/cb", "redirect.private_scheme_authority"),
+            (
+                "com.example.app://evil.com/cb",
+                "redirect.private_scheme_authority",
+            ),
             ("https://login.evil.test/cb", "redirect.domain_denied"),
             ("https://app.example.com/\u{0}", "redirect.control_chars"),
         ];
@@ -201,25 +255,50 @@ mod tests {
             assert_eq!(r.error, ErrorCode::InvalidRedirectUri);
         }
         let long = format!("https://a.example.com/{}", "x".repeat(300));
-        assert_eq!(check(&long, &rules(RedirectMode::Standard, None)).unwrap_err().rule, "redirect.too_long");
+        assert_eq!(
+            check(&long, &rules(RedirectMode::Standard, None))
+                .unwrap_err()
+                .rule,
+            "redirect.too_long"
+        );
     }
 
     #[test]
     fn strict_mode_and_web_clients_refuse_private_schemes() {
         let u = "com.example.app:/cb";
-        assert_eq!(check(u, &rules(RedirectMode::StrictMcp, None)).unwrap_err().rule, "redirect.private_scheme_strict");
-        assert_eq!(check(u, &rules(RedirectMode::Standard, Some("web"))).unwrap_err().rule, "redirect.private_scheme_web_client");
+        assert_eq!(
+            check(u, &rules(RedirectMode::StrictMcp, None))
+                .unwrap_err()
+                .rule,
+            "redirect.private_scheme_strict"
+        );
+        assert_eq!(
+            check(u, &rules(RedirectMode::Standard, Some("web")))
+                .unwrap_err()
+                .rule,
+            "redirect.private_scheme_web_client"
+        );
         assert!(check(u, &rules(RedirectMode::Standard, Some("native"))).is_ok());
-        assert!(check("http://127.0.0.1:1/cb", &rules(RedirectMode::StrictMcp, None)).is_ok());
+        assert!(check(
+            "http://127.0.0.1:1/cb",
+            &rules(RedirectMode::StrictMcp, None)
+        )
+        .is_ok());
     }
 
     #[test]
     fn allowlist_admits_only_listed_domains() {
         let allow = vec!["example.com".to_string()];
-        let r = RedirectRules { domain_allowlist: &allow, ..rules(RedirectMode::Standard, None) };
+        let r = RedirectRules {
+            domain_allowlist: &allow,
+            ..rules(RedirectMode::Standard, None)
+        };
         assert!(check("https://a.example.com/cb", &r).is_ok());
         assert!(check("https://example.com/cb", &r).is_ok());
-        assert_eq!(check("https://badexample.com/cb", &r).unwrap_err().rule, "redirect.domain_not_allowed");
+        assert_eq!(
+            check("https://badexample.com/cb", &r).unwrap_err().rule,
+            "redirect.domain_not_allowed"
+        );
         assert!(check("http://127.0.0.1:9/cb", &r).is_ok());
     }
 }

@@ -8,7 +8,11 @@ fn gate(body: &Value, ctx: GateContext, cfg: &PolicyConfig) -> Result<Accepted, 
     evaluate(&raw, ctx, cfg, &limits)
 }
 
-const CLEAN: GateContext = GateContext { mode: Mode::Register, flag_level: 0, initial_access_token: IatStatus::Absent };
+const CLEAN: GateContext = GateContext {
+    mode: Mode::Register,
+    flag_level: 0,
+    initial_access_token: IatStatus::Absent,
+};
 
 #[test]
 fn public_native_client_gets_narrow_defaults() {
@@ -29,35 +33,63 @@ fn public_native_client_gets_narrow_defaults() {
 
 #[test]
 fn rfc_default_auth_method_is_confidential() {
-    let a = gate(&json!({"redirect_uris":["https://a.example.com/cb"]}), CLEAN, &PolicyConfig::default()).unwrap();
+    let a = gate(
+        &json!({"redirect_uris":["https://a.example.com/cb"]}),
+        CLEAN,
+        &PolicyConfig::default(),
+    )
+    .unwrap();
     assert!(a.confidential);
-    assert_eq!(a.metadata.token_endpoint_auth_method.as_deref(), Some("client_secret_basic"));
+    assert_eq!(
+        a.metadata.token_endpoint_auth_method.as_deref(),
+        Some("client_secret_basic")
+    );
 }
 
 #[test]
 fn initial_access_token_modes() {
-    let mut cfg = PolicyConfig { initial_access_token: InitialAccessTokenMode::Sensitive, ..Default::default() };
+    let mut cfg = PolicyConfig {
+        initial_access_token: InitialAccessTokenMode::Sensitive,
+        ..Default::default()
+    };
     let read = json!({"redirect_uris":["https://a.example.com/cb"],"scope":"mcp:read"});
     let write = json!({"redirect_uris":["https://a.example.com/cb"],"scope":"mcp:write"});
     assert!(gate(&read, CLEAN, &cfg).is_ok());
     assert_eq!(gate(&write, CLEAN, &cfg).unwrap_err().rule, "iat.missing");
-    let with = GateContext { initial_access_token: IatStatus::Valid, ..CLEAN };
+    let with = GateContext {
+        initial_access_token: IatStatus::Valid,
+        ..CLEAN
+    };
     assert!(gate(&write, with, &cfg).is_ok());
     cfg.initial_access_token = InitialAccessTokenMode::Always;
     let r = gate(&read, CLEAN, &cfg).unwrap_err();
-    assert_eq!((r.rule, r.status, r.error), ("iat.missing", 401, ErrorCode::InvalidToken));
-    let bad = GateContext { initial_access_token: IatStatus::Invalid, ..CLEAN };
+    assert_eq!(
+        (r.rule, r.status, r.error),
+        ("iat.missing", 401, ErrorCode::InvalidToken)
+    );
+    let bad = GateContext {
+        initial_access_token: IatStatus::Invalid,
+        ..CLEAN
+    };
     assert_eq!(gate(&read, bad, &cfg).unwrap_err().rule, "iat.invalid");
 }
 
 #[test]
 fn second_flag_loses_sensitive_scopes() {
     let write = json!({"redirect_uris":["https://a.example.com/cb"],"scope":"mcp:read mcp:delete"});
-    let flagged = |n| GateContext { flag_level: n, ..CLEAN };
+    let flagged = |n| GateContext {
+        flag_level: n,
+        ..CLEAN
+    };
     assert!(gate(&write, flagged(1), &PolicyConfig::default()).is_ok());
     let r = gate(&write, flagged(2), &PolicyConfig::default()).unwrap_err();
     assert_eq!((r.rule, r.status), ("source.flagged_sensitive_scope", 403));
-    assert!(gate(&json!({"redirect_uris":["https://a.example.com/cb"]}), flagged(2), &PolicyConfig::default()).is_ok());
+    assert!(gate(
+        &json!({"redirect_uris":["https://a.example.com/cb"]}),
+        flagged(2),
+        &PolicyConfig::default()
+    )
+    .is_ok());
 }
 
 #[test]
@@ -70,7 +102,12 @@ fn nesting_scan_ignores_brackets_in_strings() {
 #[test]
 fn update_refuses_server_fields_and_keeps_client_id() {
     let l = Limits::default();
-    let r = parse(br#"{"client_id":"x","registration_access_token":"y"}"#, &l, Mode::Update).unwrap_err();
+    let r = parse(
+        br#"{"client_id":"x","registration_access_token":"y"}"#,
+        &l,
+        Mode::Update,
+    )
+    .unwrap_err();
     assert_eq!(r.rule, "update.server_field");
     let ok = parse(br#"{"client_id":"x","redirect_uris":[]}"#, &l, Mode::Update).unwrap();
     assert!(ok.fields.contains_key("client_id"));

@@ -11,8 +11,18 @@ use sqlx::{Executor, Row};
 use super::{Backend, Result, Store, StoreError};
 
 /// `(version, name, sql)`, in order. Never edit a shipped one: add a new file.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "clients_tokens_outbox", include_str!("../../migrations/0001_clients_tokens_outbox.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "clients_tokens_outbox",
+        include_str!("../../migrations/0001_clients_tokens_outbox.sql"),
+    ),
+    (
+        2,
+        "authorization_codes",
+        include_str!("../../migrations/0002_authorization_codes.sql"),
+    ),
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let pk = match backend {
@@ -25,8 +35,16 @@ fn render(sql: &str, backend: Backend) -> String {
 /// Statements of a file: split on `;` at line ends (our files hold no
 /// semicolons inside literals), comments dropped.
 fn statements(sql: &str) -> Vec<String> {
-    let body: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    body.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    let body: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    body.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 pub(super) async fn run(store: &Store) -> Result<()> {
@@ -59,14 +77,21 @@ async fn apply(store: &Store, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>) 
         }
         let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         for stmt in statements(&render(sql, store.backend)) {
-            tx.execute(stmt.as_str()).await.map_err(|source| StoreError::Migration { version: *version, source })?;
+            tx.execute(stmt.as_str())
+                .await
+                .map_err(|source| StoreError::Migration {
+                    version: *version,
+                    source,
+                })?;
         }
-        sqlx::query("INSERT INTO regwatch_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(*version)
-            .bind(name.to_string())
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO regwatch_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(*version)
+        .bind(name.to_string())
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(version, name, "migration applied");
     }
@@ -83,7 +108,10 @@ mod tests {
         assert!(render(sql, Backend::Sqlite).contains("INTEGER PRIMARY KEY AUTOINCREMENT"));
         assert!(render(sql, Backend::Postgres).contains("BIGSERIAL PRIMARY KEY"));
         let s = statements(&render(sql, Backend::Sqlite));
-        assert_eq!(s.iter().filter(|s| s.starts_with("CREATE TABLE")).count(), 3);
+        assert_eq!(
+            s.iter().filter(|s| s.starts_with("CREATE TABLE")).count(),
+            3
+        );
         assert!(s.iter().all(|s| !s.contains("{{")));
     }
 }

@@ -6,7 +6,9 @@
 //! No method here changes a client, a token or a grant without taking the
 //! event to write beside it.
 
+mod batch;
 mod migrate;
+mod oauth;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,7 +17,9 @@ use regwatch_schemas::{ClientMetadata, Envelope, RegistrationMethod};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
+pub use batch::{RegistrationWriter, MAX_BATCH};
 pub use migrate::MIGRATIONS;
+pub use oauth::{CodeRow, TokenState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +31,10 @@ pub enum StoreError {
     Migration { version: i64, source: sqlx::Error },
     #[error("fault injected: {0}")]
     Injected(&'static str),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("registration writer stopped")]
+    WriterStopped,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -129,11 +137,13 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     faults: Arc<Faults>,
+    /// The database file, for SQLite (the registration writer opens it).
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 const CLIENT_COLS: &str = "client_id, registration_method, metadata, secret_hash, rat_hash, status, created_at, updated_at, last_seen_at, consented_at, source_ip, version";
 
-fn method_str(m: RegistrationMethod) -> &'static str {
+pub(crate) fn method_str(m: RegistrationMethod) -> &'static str {
     match m {
         RegistrationMethod::Dcr => "dcr",
         RegistrationMethod::Cimd => "cimd",
@@ -151,10 +161,12 @@ fn client_from_row(r: &AnyRow) -> Result<ClientRow> {
             "cimd" => RegistrationMethod::Cimd,
             m => return Err(StoreError::Corrupt(format!("registration_method {m:?}"))),
         },
-        metadata: serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         secret_hash: r.try_get("secret_hash")?,
         rat_hash: r.try_get("rat_hash")?,
-        status: ClientStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
+        status: ClientStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
@@ -182,7 +194,11 @@ impl Store {
         };
         // SQLite has one writer: a single connection commits back to back
         // instead of several waiting in SQLite's sleeping busy handler.
-        let max = if backend == Backend::Sqlite { 1 } else { max_connections.max(1) };
+        let max = if backend == Backend::Sqlite {
+            1
+        } else {
+            max_connections.max(1)
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .after_connect(move |conn, _| {
@@ -199,7 +215,18 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Store { pool, backend, faults: Arc::new(Faults::default()) };
+        let sqlite_path = (backend == Backend::Sqlite).then(|| {
+            let rest = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest))
+        });
+        let store = Store {
+            pool,
+            backend,
+            faults: Arc::new(Faults::default()),
+            sqlite_path,
+        };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -212,6 +239,10 @@ impl Store {
         &self.faults
     }
 
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        self.sqlite_path.as_deref()
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -220,7 +251,7 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
-    fn check_fault(&self) -> Result<()> {
+    pub(crate) fn check_fault(&self) -> Result<()> {
         if self.faults.fail_before_event.load(Ordering::SeqCst) {
             return Err(StoreError::Injected("fail_before_event"));
         }
@@ -252,7 +283,8 @@ impl Store {
     /// Create a client and its `client.registered` event atomically.
     pub async fn insert_client(&self, c: &ClientRow, ev: &Envelope) -> Result<()> {
         let mut tx = self.begin().await?;
-        let md = serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let md =
+            serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(&format!(
             "INSERT INTO clients ({CLIENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
@@ -276,11 +308,97 @@ impl Store {
         Ok(())
     }
 
+    /// Create many clients and their events in ONE transaction (group
+    /// commit): two multi-row inserts instead of two statements per client.
+    /// All or nothing; the caller retries one by one on failure so one bad
+    /// row cannot fail its neighbours.
+    pub async fn insert_clients_batch(&self, items: &[(ClientRow, Envelope)]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        let mut sql = format!("INSERT INTO clients ({CLIENT_COLS}) VALUES ");
+        for i in 0..items.len() {
+            let b = i * 12;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10,
+                b + 11,
+                b + 12
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for (c, _) in items {
+            let md = serde_json::to_string(&c.metadata)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            q = q
+                .bind(c.client_id.clone())
+                .bind(method_str(c.registration_method))
+                .bind(md)
+                .bind(c.secret_hash.clone())
+                .bind(c.rat_hash.clone())
+                .bind(c.status.as_str())
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .bind(c.last_seen_at)
+                .bind(c.consented_at)
+                .bind(c.source_ip.clone())
+                .bind(c.version);
+        }
+        q.execute(&mut *tx).await?;
+        self.check_fault()?;
+        let mut sql = String::from(
+            "INSERT INTO outbox (event_id, event_type, client_id, payload, created_at) VALUES ",
+        );
+        for i in 0..items.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for (_, ev) in items {
+            let payload =
+                serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            q = q
+                .bind(ev.event_id.to_string())
+                .bind(ev.event_type().as_str())
+                .bind(ev.client_id.clone())
+                .bind(payload)
+                .bind(ev.occurred_at.timestamp_millis());
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn get_client(&self, client_id: &str) -> Result<Option<ClientRow>> {
-        let row = sqlx::query(&format!("SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1"))
-            .bind(client_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1"
+        ))
+        .bind(client_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(client_from_row).transpose()
     }
 
@@ -288,7 +406,8 @@ impl Store {
     /// `c.version - 1` and active. Returns false when it changed under us.
     pub async fn update_client(&self, c: &ClientRow, ev: &Envelope) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let md = serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let md =
+            serde_json::to_string(&c.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let n = sqlx::query(
             "UPDATE clients SET metadata = $1, rat_hash = $2, updated_at = $3, last_seen_at = $4, version = $5 \
              WHERE client_id = $6 AND version = $7 AND status = 'active'",
@@ -329,7 +448,11 @@ impl Store {
         F: FnOnce(u64) -> Envelope,
     {
         let mut tx = self.begin().await?;
-        let list = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
+        let list = from
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
         let n = sqlx::query(&format!(
             "UPDATE clients SET status = $1, updated_at = $2, rat_hash = CASE WHEN $3 = 1 THEN NULL ELSE rat_hash END, version = version + 1 \
              WHERE client_id = $4 AND status IN ({list})"
@@ -345,12 +468,14 @@ impl Store {
             return Ok(None);
         }
         let revoked = if kill_tokens {
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
-                .bind(now_ms)
-                .bind(client_id.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(client_id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
         } else {
             0
         };
@@ -364,6 +489,17 @@ impl Store {
     /// Store issued tokens and their event atomically.
     pub async fn insert_tokens(&self, tokens: &[TokenRow], ev: &Envelope) -> Result<()> {
         let mut tx = self.begin().await?;
+        Self::insert_tokens_tx(&mut tx, tokens).await?;
+        self.check_fault()?;
+        Self::put_event(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_tokens_tx(
+        tx: &mut Transaction<'static, Any>,
+        tokens: &[TokenRow],
+    ) -> Result<()> {
         for t in tokens {
             sqlx::query(
                 "INSERT INTO tokens (token_hash, token_id, kind, client_id, user_id, family_id, scopes, resource, issued_at, expires_at) \
@@ -379,27 +515,31 @@ impl Store {
             .bind(t.resource.clone())
             .bind(t.issued_at)
             .bind(t.expires_at)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// Slide the idle TTL: the client was just used.
     pub async fn touch(&self, client_id: &str, now_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE clients SET last_seen_at = $1 WHERE client_id = $2 AND last_seen_at < $1")
-            .bind(now_ms)
-            .bind(client_id.to_string())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE clients SET last_seen_at = $1 WHERE client_id = $2 AND last_seen_at < $1",
+        )
+        .bind(now_ms)
+        .bind(client_id.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Active clients past a TTL: idle ones, and ones that never consented.
-    pub async fn expiry_candidates(&self, idle_cutoff_ms: i64, unconsented_cutoff_ms: i64, limit: u32) -> Result<Vec<ClientRow>> {
+    pub async fn expiry_candidates(
+        &self,
+        idle_cutoff_ms: i64,
+        unconsented_cutoff_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClientRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {CLIENT_COLS} FROM clients WHERE status = 'active' AND \
              (last_seen_at < $1 OR (consented_at IS NULL AND created_at < $2)) ORDER BY last_seen_at LIMIT $3"
@@ -413,7 +553,12 @@ impl Store {
     }
 
     /// Clients ordered by id, after `after`, optionally of one status.
-    pub async fn list_clients(&self, status: Option<ClientStatus>, after: Option<&str>, limit: u32) -> Result<Vec<ClientRow>> {
+    pub async fn list_clients(
+        &self,
+        status: Option<ClientStatus>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {CLIENT_COLS} FROM clients WHERE ($1 = '' OR status = $1) AND client_id > $2 ORDER BY client_id LIMIT $3"
         ))
@@ -426,7 +571,10 @@ impl Store {
     }
 
     pub async fn count_clients(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients").fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM clients")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     /// Live (unrevoked, unexpired) tokens of a client.
@@ -466,7 +614,11 @@ impl Store {
     pub async fn mark_published(&self, seqs: &[i64], now_ms: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         for s in seqs {
-            sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2").bind(now_ms).bind(*s).execute(&mut *tx).await?;
+            sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
+                .bind(now_ms)
+                .bind(*s)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -474,11 +626,19 @@ impl Store {
 
     /// Rows not yet published (a metric: the relay's backlog).
     pub async fn outbox_backlog(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL").fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     pub async fn outbox_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox").fetch_one(&self.pool).await?.try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 }
 

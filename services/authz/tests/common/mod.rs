@@ -28,20 +28,32 @@ pub struct Harness {
 /// A config for tests: requests come through a trusted proxy on loopback,
 /// so each test picks its source with `X-Forwarded-For`.
 pub fn config() -> AuthzConfig {
-    let mut c = AuthzConfig::default();
-    c.issuer = "http://127.0.0.1:8400".into();
-    c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-    c.admin_token = ADMIN.into();
+    let mut c = AuthzConfig {
+        issuer: "http://127.0.0.1:8400".into(),
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        admin_token: ADMIN.into(),
+        ..Default::default()
+    };
     c.rate_limit.per_minute = 10_000;
     c.rate_limit.burst = 10_000;
     c
 }
 
-fn harness(name: &'static str, cfg: AuthzConfig, store: Store, dir: Option<tempfile::TempDir>) -> Harness {
+fn harness(
+    name: &'static str,
+    cfg: AuthzConfig,
+    store: Store,
+    dir: Option<tempfile::TempDir>,
+) -> Harness {
     let state = AppState::new(cfg, store);
     let app = regwatch_authz::http::router(state.clone())
         .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    Harness { name, state, app, _dir: dir }
+    Harness {
+        name,
+        state,
+        app,
+        _dir: dir,
+    }
 }
 
 pub async fn sqlite(mut cfg: AuthzConfig) -> Harness {
@@ -63,8 +75,13 @@ pub async fn postgres(mut cfg: AuthzConfig) -> Option<Harness> {
     };
     sqlx::any::install_default_drivers();
     let db = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::AnyPool::connect(&base).await.expect("connect to REGWATCH_TEST_PG_URL");
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("connect to REGWATCH_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
     let (prefix, _) = base.rsplit_once('/').unwrap();
     cfg.database_url = format!("{prefix}/{db}");
@@ -85,6 +102,8 @@ pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as text (HTML pages).
+    pub text: String,
 }
 
 impl Harness {
@@ -93,24 +112,47 @@ impl Harness {
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        Resp { status, headers, body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>, source: &str) -> Resp {
-        let mut b = Request::builder().method(method).uri(path).header("x-forwarded-for", source);
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        source: &str,
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-forwarded-for", source);
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
         }
         let req = match body {
-            Some(v) => b.header("content-type", "application/json").body(Body::from(serde_json::to_vec(v).unwrap())),
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(v).unwrap())),
             None => b.body(Body::empty()),
         };
         self.raw(req.unwrap()).await
     }
 
     pub async fn register(&self, body: &Value) -> Resp {
-        self.call(Method::POST, "/register", None, Some(body), "198.51.100.10").await
+        self.call(Method::POST, "/register", None, Some(body), "198.51.100.10")
+            .await
     }
 
     pub async fn events(&self) -> Vec<Envelope> {
@@ -125,7 +167,11 @@ impl Harness {
     }
 
     pub async fn event_types(&self) -> Vec<String> {
-        self.events().await.iter().map(|e| e.event_type().as_str().to_string()).collect()
+        self.events()
+            .await
+            .iter()
+            .map(|e| e.event_type().as_str().to_string())
+            .collect()
     }
 
     pub async fn clients(&self) -> i64 {

@@ -49,14 +49,28 @@ fn main() -> ExitCode {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
         return ExitCode::SUCCESS;
     }
-    println!("seed {seed}: {} events, {} benign clients, {} attack clients, {} alerts", report.events, report.benign_clients, report.attack_clients, report.alerts);
+    println!(
+        "seed {seed}: {} events, {} benign clients, {} attack clients, {} alerts",
+        report.events, report.benign_clients, report.attack_clients, report.alerts
+    );
     println!("| kind | attack units | detected | recall | clients alerted | precision |");
     println!("|---|---:|---:|---:|---:|---:|");
     for k in &report.kinds {
-        println!("| {} | {} | {} | {:.3} | {} | {:.3} |", k.kind.as_str(), k.units, k.detected, k.recall, k.alerted, k.precision);
+        println!(
+            "| {} | {} | {} | {:.3} | {} | {:.3} |",
+            k.kind.as_str(),
+            k.units,
+            k.detected,
+            k.recall,
+            k.alerted,
+            k.precision
+        );
     }
     println!(
         "false positives: {} of {} benign clients alerted ({:.2}%)",

@@ -103,7 +103,12 @@ pub fn assess_drift(
     };
     for r in new {
         if r.wildcard {
-            out.push(sig("wildcard", 0.8, r, "wildcard in redirect URI (RFC 9700 requires exact matching)".into()));
+            out.push(sig(
+                "wildcard",
+                0.8,
+                r,
+                "wildcard in redirect URI (RFC 9700 requires exact matching)".into(),
+            ));
         }
         if !is_update || old_raw.contains(&r.raw.as_str()) {
             if r.class == RedirectClass::Invalid && !is_update {
@@ -114,44 +119,85 @@ pub fn assess_drift(
         match r.class {
             RedirectClass::Loopback => {
                 if history.classes & flags::LOOPBACK == 0 {
-                    out.push(sig("loopback_added", 0.45, r, "loopback redirect where the client had none".into()));
+                    out.push(sig(
+                        "loopback_added",
+                        0.45,
+                        r,
+                        "loopback redirect where the client had none".into(),
+                    ));
                 }
                 // Loopback to loopback: RFC 8252 lets the port change; nothing.
             }
             RedirectClass::PrivateIp => {
                 if history.classes & flags::PRIVATE == 0 {
-                    out.push(sig("private_ip_added", 0.6, r, "private-network redirect where the client had none".into()));
+                    out.push(sig(
+                        "private_ip_added",
+                        0.6,
+                        r,
+                        "private-network redirect where the client had none".into(),
+                    ));
                 }
             }
             RedirectClass::CustomScheme => {
                 if !history.schemes.contains(&hash32(&r.scheme)) {
                     let w = if r.non_reverse_dns_scheme { 0.45 } else { 0.3 };
-                    let why = if r.non_reverse_dns_scheme { " (not reverse-DNS, RFC 8252 §7.1)" } else { "" };
-                    out.push(sig("custom_scheme_added", w, r, format!("new private-use scheme `{}:`{why}", r.scheme)));
+                    let why = if r.non_reverse_dns_scheme {
+                        " (not reverse-DNS, RFC 8252 §7.1)"
+                    } else {
+                        ""
+                    };
+                    out.push(sig(
+                        "custom_scheme_added",
+                        w,
+                        r,
+                        format!("new private-use scheme `{}:`{why}", r.scheme),
+                    ));
                 }
             }
-            RedirectClass::Invalid => out.push(sig("invalid_uri", 0.3, r, "not a parseable URI".into())),
+            RedirectClass::Invalid => {
+                out.push(sig("invalid_uri", 0.3, r, "not a parseable URI".into()))
+            }
             RedirectClass::Https | RedirectClass::Http => {
                 let domain = r.registrable.as_deref().unwrap_or_default();
                 let allowed = allow_domains.iter().any(|d| d == domain);
                 if r.class == RedirectClass::Http && history.classes & flags::HTTPS != 0 {
-                    out.push(sig("https_to_http", 0.6, r, "plain http where the client used https".into()));
+                    out.push(sig(
+                        "https_to_http",
+                        0.6,
+                        r,
+                        "plain http where the client used https".into(),
+                    ));
                 } else if r.class == RedirectClass::Http && history.classes & flags::HTTP == 0 {
-                    out.push(sig("plain_http_added", 0.4, r, "plain http to a non-loopback host".into()));
+                    out.push(sig(
+                        "plain_http_added",
+                        0.4,
+                        r,
+                        "plain http to a non-loopback host".into(),
+                    ));
                 }
                 if allowed {
                     continue;
                 }
                 let domain_known = history.domains.contains(&hash32(domain));
-                let host_known = r.identity_host().is_some_and(|h| history.hosts.contains(&hash32(h)));
+                let host_known = r
+                    .identity_host()
+                    .is_some_and(|h| history.hosts.contains(&hash32(h)));
                 if !domain_known {
-                    out.push(sig("new_registrable_domain", 0.75, r, format!("registrable domain {domain} never used by this client")));
+                    out.push(sig(
+                        "new_registrable_domain",
+                        0.75,
+                        r,
+                        format!("registrable domain {domain} never used by this client"),
+                    ));
                 } else if !host_known {
                     out.push(sig(
                         "new_host",
                         0.15,
                         r,
-                        format!("host {} never used by this client (same registrable domain)", r.host.as_deref().unwrap_or("")),
+                        format!(
+                            "host {} never used by this client (same registrable domain)",
+                            r.host.as_deref().unwrap_or("")
+                        ),
                     ));
                 }
             }

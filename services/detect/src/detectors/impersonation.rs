@@ -151,9 +151,10 @@ fn ownership_of(
     let mut foreign = Vec::new();
     for r in redirects {
         let owned = match r.class {
-            RedirectClass::Https | RedirectClass::Http => {
-                r.registrable.as_deref().is_some_and(|d| domains.contains(&d))
-            }
+            RedirectClass::Https | RedirectClass::Http => r
+                .registrable
+                .as_deref()
+                .is_some_and(|d| domains.contains(&d)),
             RedirectClass::Loopback => loopback_allowed,
             RedirectClass::CustomScheme => schemes.contains(&r.scheme.as_str()),
             RedirectClass::PrivateIp | RedirectClass::Invalid => false,
@@ -180,12 +181,18 @@ impl NameCatalog {
     /// Builds the protected index from config (and the built-in list) and
     /// an empty established index holding at most `max_names`.
     pub fn new(cfg: &ImpersonationConfig, max_names: usize) -> Self {
-        let mut list = if cfg.builtin_protected { builtin_protected() } else { Vec::new() };
+        let mut list = if cfg.builtin_protected {
+            builtin_protected()
+        } else {
+            Vec::new()
+        };
         list.extend(cfg.protected.iter().cloned());
         let mut protected: SymIndex<ProtectedName> = SymIndex::new(2, list.len().max(1) * 2);
         let mut word_names = Vec::new();
         for mut p in list {
-            p.domains.iter_mut().for_each(|d| *d = d.trim_end_matches('.').to_ascii_lowercase());
+            p.domains
+                .iter_mut()
+                .for_each(|d| *d = d.trim_end_matches('.').to_ascii_lowercase());
             let key = name_key(&p.name);
             let word = p.match_as_word;
             let existing = protected.find_exact(&key);
@@ -205,7 +212,11 @@ impl NameCatalog {
                 }
             }
         }
-        NameCatalog { protected, word_names, established: SymIndex::new(1, max_names) }
+        NameCatalog {
+            protected,
+            word_names,
+            established: SymIndex::new(1, max_names),
+        }
     }
 
     /// Established names indexed.
@@ -238,15 +249,15 @@ impl NameCatalog {
             for r in redirects {
                 match (r.class, &r.registrable) {
                     (RedirectClass::Loopback, _) => e.loopback = true,
-                    (RedirectClass::CustomScheme, _) => {
-                        if e.schemes.len() < 2 && !e.schemes.iter().any(|s| **s == *r.scheme) {
-                            e.schemes.push(r.scheme.as_str().into());
-                        }
+                    (RedirectClass::CustomScheme, _)
+                        if e.schemes.len() < 2 && !e.schemes.iter().any(|s| **s == *r.scheme) =>
+                    {
+                        e.schemes.push(r.scheme.as_str().into());
                     }
-                    (_, Some(d)) => {
-                        if e.domains.len() < 4 && !e.domains.iter().any(|x| **x == **d) {
-                            e.domains.push(d.as_str().into());
-                        }
+                    (RedirectClass::Https | RedirectClass::Http, Some(d))
+                        if e.domains.len() < 4 && !e.domains.iter().any(|x| **x == **d) =>
+                    {
+                        e.domains.push(d.as_str().into());
                     }
                     _ => {}
                 }
@@ -276,12 +287,20 @@ impl NameCatalog {
             }
         }
 
-        for m in self.protected.lookup(&analysis.key, cfg.max_distance_protected, min_len) {
-            let Some(p) = self.protected.get(m.id) else { continue };
+        for m in self
+            .protected
+            .lookup(&analysis.key, cfg.max_distance_protected, min_len)
+        {
+            let Some(p) = self.protected.get(m.id) else {
+                continue;
+            };
             let domains: Vec<&str> = p.domains.iter().map(String::as_str).collect();
             let schemes: Vec<&str> = p.schemes.iter().map(String::as_str).collect();
             let (own, foreign) = ownership_of(redirects, &domains, &schemes, p.loopback_allowed);
-            let target = Target::Protected { name: p.name.clone(), owner_domains: p.domains.clone() };
+            let target = Target::Protected {
+                name: p.name.clone(),
+                owner_domains: p.domains.clone(),
+            };
             if let Some(f) = score_match(name, &p.name, m, own, foreign, target, &analysis, false) {
                 consider(&mut best, f);
             }
@@ -293,7 +312,9 @@ impl NameCatalog {
             if is_protected_name || !contains_word(&analysis.key, key) {
                 continue;
             }
-            let Some(p) = self.protected.get(*id) else { continue };
+            let Some(p) = self.protected.get(*id) else {
+                continue;
+            };
             let domains: Vec<&str> = p.domains.iter().map(String::as_str).collect();
             let schemes: Vec<&str> = p.schemes.iter().map(String::as_str).collect();
             let (own, foreign) = ownership_of(redirects, &domains, &schemes, p.loopback_allowed);
@@ -304,22 +325,37 @@ impl NameCatalog {
             };
             let mut reasons = vec![format!("contains the protected name \"{}\"", p.name)];
             if own == Ownership::NotOwned {
-                reasons.push(format!("redirects to {} which {} does not own", foreign.join(", "), p.name));
+                reasons.push(format!(
+                    "redirects to {} which {} does not own",
+                    foreign.join(", "),
+                    p.name
+                ));
             }
             let score = with_character_flags(base, &analysis, &mut reasons);
-            consider(&mut best, ImpersonationFinding {
-                score,
-                target: Some(Target::Protected { name: p.name.clone(), owner_domains: p.domains.clone() }),
-                match_type: Some(MatchType::ContainsName),
-                distance: 0,
-                ownership: own,
-                foreign_redirects: foreign,
-                reasons,
-                analysis: analysis.clone(),
-            });
+            consider(
+                &mut best,
+                ImpersonationFinding {
+                    score,
+                    target: Some(Target::Protected {
+                        name: p.name.clone(),
+                        owner_domains: p.domains.clone(),
+                    }),
+                    match_type: Some(MatchType::ContainsName),
+                    distance: 0,
+                    ownership: own,
+                    foreign_redirects: foreign,
+                    reasons,
+                    analysis: analysis.clone(),
+                },
+            );
         }
-        for m in self.established.lookup(&analysis.key, cfg.max_distance_established, min_len) {
-            let Some(e) = self.established.get(m.id) else { continue };
+        for m in self
+            .established
+            .lookup(&analysis.key, cfg.max_distance_established, min_len)
+        {
+            let Some(e) = self.established.get(m.id) else {
+                continue;
+            };
             if own_client_id.is_some_and(|c| c == &*e.client_id) {
                 continue;
             }
@@ -331,7 +367,8 @@ impl NameCatalog {
                 client_id: e.client_id.to_string(),
                 owner_domains: e.domains.iter().map(|d| d.to_string()).collect(),
             };
-            if let Some(f) = score_match(name, &e.display, m, own, foreign, target, &analysis, true) {
+            if let Some(f) = score_match(name, &e.display, m, own, foreign, target, &analysis, true)
+            {
                 consider(&mut best, f);
             }
         }
@@ -339,16 +376,19 @@ impl NameCatalog {
         if best.is_none() && (analysis.has_hidden_characters() || analysis.mixed_script) {
             let mut reasons = Vec::new();
             let score = with_character_flags(0.15, &analysis, &mut reasons);
-            consider(&mut best, ImpersonationFinding {
-                score,
-                target: None,
-                match_type: None,
-                distance: 0,
-                ownership: Ownership::Unknown,
-                foreign_redirects: Vec::new(),
-                reasons,
-                analysis: analysis.clone(),
-            });
+            consider(
+                &mut best,
+                ImpersonationFinding {
+                    score,
+                    target: None,
+                    match_type: None,
+                    distance: 0,
+                    ownership: Ownership::Unknown,
+                    foreign_redirects: Vec::new(),
+                    reasons,
+                    analysis: analysis.clone(),
+                },
+            );
         }
         best.filter(|f| f.score >= cfg.min_score)
     }
@@ -367,7 +407,10 @@ fn with_character_flags(base: f64, a: &NameAnalysis, reasons: &mut Vec<String>) 
     let mut w = vec![base];
     if !a.bidi_controls.is_empty() {
         w.push(0.35);
-        reasons.push(format!("bidi control characters {}", a.bidi_controls.join(" ")));
+        reasons.push(format!(
+            "bidi control characters {}",
+            a.bidi_controls.join(" ")
+        ));
     }
     if !a.invisible.is_empty() {
         w.push(0.3);
@@ -411,7 +454,7 @@ fn score_match(
     let mut reasons = Vec::new();
     let base = match (match_type, own) {
         (MatchType::Confusable, Ownership::Owned) => 0.45,
-        (MatchType::Confusable, _) => 0.75,
+        (MatchType::Confusable, _) => 0.85,
         (_, Ownership::Owned) => return None,
         (MatchType::Exact | MatchType::CaseVariant, Ownership::NotOwned) => 0.65,
         (MatchType::Exact | MatchType::CaseVariant, Ownership::Unknown) => 0.4,
@@ -433,9 +476,10 @@ fn score_match(
         MatchType::ContainsName => format!("contains \"{target_name}\""),
     });
     match own {
-        Ownership::NotOwned => {
-            reasons.push(format!("redirects to {} which the owner of \"{target_name}\" does not use", foreign.join(", ")))
-        }
+        Ownership::NotOwned => reasons.push(format!(
+            "redirects to {} which the owner of \"{target_name}\" does not use",
+            foreign.join(", ")
+        )),
         Ownership::Unknown => reasons.push("no redirect URI to check ownership".to_owned()),
         Ownership::Owned => reasons.push("redirects are on the owner's domains".to_owned()),
     }

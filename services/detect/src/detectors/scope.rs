@@ -27,13 +27,21 @@ pub struct ScopeEscalation {
 /// Compares `old` with `new`; `None` when nothing was added or the score is
 /// below `cfg.min_score`.
 pub fn assess_scopes(old: &[String], new: &[String], cfg: &ScopeConfig) -> Option<ScopeEscalation> {
-    let mut added: Vec<String> = new.iter().filter(|s| !s.is_empty() && !old.contains(s)).cloned().collect();
+    let mut added: Vec<String> = new
+        .iter()
+        .filter(|s| !s.is_empty() && !old.contains(s))
+        .cloned()
+        .collect();
     added.sort();
     added.dedup();
     if added.is_empty() {
         return None;
     }
-    let sensitive_added: Vec<String> = added.iter().filter(|s| is_sensitive(s, &cfg.sensitive)).cloned().collect();
+    let sensitive_added: Vec<String> = added
+        .iter()
+        .filter(|s| is_sensitive(s, &cfg.sensitive))
+        .cloned()
+        .collect();
     let score = if !sensitive_added.is_empty() {
         (0.6 + 0.1 * sensitive_added.len() as f64).min(0.95)
     } else if added.len() >= cfg.min_added_non_sensitive {
@@ -41,5 +49,9 @@ pub fn assess_scopes(old: &[String], new: &[String], cfg: &ScopeConfig) -> Optio
     } else {
         0.1 * added.len() as f64
     };
-    (score >= cfg.min_score).then_some(ScopeEscalation { added, sensitive_added, score })
+    (score >= cfg.min_score).then_some(ScopeEscalation {
+        added,
+        sensitive_added,
+        score,
+    })
 }
