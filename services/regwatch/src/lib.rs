@@ -8,6 +8,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod advisor;
+
 use anyhow::Context;
 use regwatch_authz::config::UserEntry;
 use regwatch_authz::{AppState, AuthzConfig, Store};
@@ -103,7 +105,8 @@ pub async fn up(
     let store = Store::connect(&cfg.database_url, 1)
         .await
         .context("open the authorization server's database")?;
-    let state = AppState::try_new(cfg.clone(), store)?;
+    let mut state = AppState::try_new(cfg.clone(), store)?;
+    state.advisor = std::sync::Arc::new(advisor::LookalikeAdvisor::new(Default::default()));
     let endpoints = Endpoints {
         issuer: cfg.issuer.clone(),
         authz: authz_addr,

@@ -27,9 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/clients", get(list))
         .route("/admin/clients/{client_id}", get(inspect))
-        .route("/admin/clients/{client_id}/disable", post(disable))
-        .route("/admin/clients/{client_id}/enable", post(enable))
-        .route("/admin/clients/{client_id}/revoke", post(revoke))
+        .route("/admin/clients/{client_id}/{action}", post(client_action))
         .route(
             "/admin/sources/{ip}/flag",
             post(flag_source).delete(unflag_source),
@@ -188,96 +186,62 @@ async fn act(
     Ok(Json(json!({"client_id": id, "status": c.status.as_str(), "changed": changed, "tokens_revoked": tokens})).into_response())
 }
 
-async fn disable(
-    State(st): State<AppState>,
-    Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Option<Json<ActionBody>>,
-) -> Result<Response, OAuthError> {
-    authorize(&st, &headers)?;
-    let b = body.map(|b| b.0).unwrap_or_default();
-    let (reason, by) = (
-        clip(b.reason, "disabled by an administrator"),
-        clip(b.requested_by, "admin_api"),
-    );
-    act(
-        &st,
-        &ctx,
-        &id,
-        &[ClientStatus::Active],
-        ClientStatus::Disabled,
-        false,
-        |_| {
-            EventPayload::ClientDisabled(ClientDisabled {
-                reason,
-                requested_by: by,
-                disabled: true,
-            })
-        },
-    )
-    .await
+/// The three client actions the admin API offers.
+#[derive(Clone, Copy)]
+enum Action {
+    Disable,
+    Enable,
+    Revoke,
 }
 
-async fn enable(
-    State(st): State<AppState>,
-    Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Option<Json<ActionBody>>,
-) -> Result<Response, OAuthError> {
-    authorize(&st, &headers)?;
-    let b = body.map(|b| b.0).unwrap_or_default();
-    let (reason, by) = (
-        clip(b.reason, "enabled by an administrator"),
-        clip(b.requested_by, "admin_api"),
-    );
-    act(
-        &st,
-        &ctx,
-        &id,
-        &[ClientStatus::Disabled],
-        ClientStatus::Active,
-        false,
-        |_| {
-            EventPayload::ClientDisabled(ClientDisabled {
-                reason,
-                requested_by: by,
-                disabled: false,
-            })
-        },
-    )
-    .await
+impl Action {
+    fn from_path(s: &str) -> Option<Self> {
+        Some(match s {
+            "disable" => Action::Disable,
+            "enable" => Action::Enable,
+            "revoke" => Action::Revoke,
+            _ => return None,
+        })
+    }
 }
 
-async fn revoke(
+/// `POST /admin/clients/{id}/{disable|enable|revoke}`.
+async fn client_action(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     body: Option<Json<ActionBody>>,
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
+    let action = Action::from_path(&action)
+        .ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "unknown action"))?;
     let b = body.map(|b| b.0).unwrap_or_default();
-    let (reason, by) = (
-        clip(b.reason, "revoked by an administrator"),
-        clip(b.requested_by, "admin_api"),
-    );
-    act(
-        &st,
-        &ctx,
-        &id,
-        &[ClientStatus::Active, ClientStatus::Disabled],
-        ClientStatus::Revoked,
-        true,
-        |n| {
-            EventPayload::ClientRevoked(ClientRevoked {
-                reason,
-                requested_by: by,
-                tokens_revoked: n,
-            })
-        },
-    )
+    let by = clip(b.requested_by, "admin_api");
+    use ClientStatus::*;
+    let (from, to, kill, default_reason): (&[ClientStatus], _, _, _) = match action {
+        Action::Disable => (&[Active], Disabled, false, "disabled by an administrator"),
+        Action::Enable => (&[Disabled], Active, false, "enabled by an administrator"),
+        Action::Revoke => (
+            &[Active, Disabled],
+            Revoked,
+            true,
+            "revoked by an administrator",
+        ),
+    };
+    let reason = clip(b.reason, default_reason);
+    act(&st, &ctx, &id, from, to, kill, |n| match action {
+        Action::Revoke => EventPayload::ClientRevoked(ClientRevoked {
+            reason,
+            requested_by: by,
+            tokens_revoked: n,
+        }),
+        Action::Disable | Action::Enable => EventPayload::ClientDisabled(ClientDisabled {
+            reason,
+            requested_by: by,
+            disabled: matches!(action, Action::Disable),
+        }),
+    })
     .await
 }
 

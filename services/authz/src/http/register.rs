@@ -155,6 +155,48 @@ async fn admit(
     }
 }
 
+/// Content type, size and JSON shape of a registration or update body;
+/// a refusal is recorded and answered here.
+async fn read_request(
+    st: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    body: Body,
+    mode: Mode,
+    client_id: Option<&str>,
+) -> Result<RawRequest, Response> {
+    let op = if mode == Mode::Register {
+        "register"
+    } else {
+        "update"
+    };
+    let limits = &st.cfg.limits;
+    let refused = if !is_json(headers) {
+        Rejection::new(
+            ErrorCode::InvalidClientMetadata,
+            "request.content_type",
+            "Content-Type must be application/json",
+        )
+    } else {
+        match read_body(body, limits.max_body_bytes).await {
+            Ok(Some(bytes)) => match policy::parse(&bytes, limits, mode) {
+                Ok(raw) => return Ok(raw),
+                Err(rej) => rej,
+            },
+            Ok(None) => Rejection {
+                status: 413,
+                ..Rejection::new(
+                    ErrorCode::InvalidClientMetadata,
+                    "request.too_large",
+                    format!("request body exceeds {} bytes", limits.max_body_bytes),
+                )
+            },
+            Err(e) => return Err(e.into_response()),
+        }
+    };
+    Err(reject(st, ctx, refused, None, client_id, op, vec![], true).await)
+}
+
 /// The registration response: client information (RFC 7591 §3.2.1).
 fn client_information(
     st: &AppState,
@@ -211,33 +253,10 @@ pub async fn register(
         Some(t) if secrets::matches_any(t, &st.iat_hashes) => IatStatus::Valid,
         Some(_) => IatStatus::Invalid,
     };
-    if !is_json(&headers) {
-        let rej = Rejection::new(
-            ErrorCode::InvalidClientMetadata,
-            "request.content_type",
-            "Content-Type must be application/json",
-        );
-        return reject(&st, &ctx, rej, None, None, "register", vec![], true).await;
-    }
     let limits = &st.cfg.limits;
-    let bytes = match read_body(body, limits.max_body_bytes).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            let rej = Rejection {
-                status: 413,
-                ..Rejection::new(
-                    ErrorCode::InvalidClientMetadata,
-                    "request.too_large",
-                    format!("request body exceeds {} bytes", limits.max_body_bytes),
-                )
-            };
-            return reject(&st, &ctx, rej, None, None, "register", vec![], true).await;
-        }
-        Err(e) => return e.into_response(),
-    };
-    let raw = match policy::parse(&bytes, limits, Mode::Register) {
+    let raw = match read_request(&st, &ctx, &headers, body, Mode::Register, None).await {
         Ok(r) => r,
-        Err(rej) => return reject(&st, &ctx, rej, None, None, "register", vec![], true).await,
+        Err(r) => return r,
     };
     let gctx = GateContext {
         mode: Mode::Register,
@@ -432,33 +451,10 @@ pub async fn update(
         Err(r) => return r,
     };
     let cid = Some(client_id.as_str());
-    if !is_json(&headers) {
-        let rej = Rejection::new(
-            ErrorCode::InvalidClientMetadata,
-            "request.content_type",
-            "Content-Type must be application/json",
-        );
-        return reject(&st, &ctx, rej, None, cid, "update", vec![], true).await;
-    }
     let limits = &st.cfg.limits;
-    let bytes = match read_body(body, limits.max_body_bytes).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            let rej = Rejection {
-                status: 413,
-                ..Rejection::new(
-                    ErrorCode::InvalidClientMetadata,
-                    "request.too_large",
-                    format!("request body exceeds {} bytes", limits.max_body_bytes),
-                )
-            };
-            return reject(&st, &ctx, rej, None, cid, "update", vec![], true).await;
-        }
-        Err(e) => return e.into_response(),
-    };
-    let raw = match policy::parse(&bytes, limits, Mode::Update) {
+    let raw = match read_request(&st, &ctx, &headers, body, Mode::Update, cid).await {
         Ok(r) => r,
-        Err(rej) => return reject(&st, &ctx, rej, None, cid, "update", vec![], true).await,
+        Err(r) => return r,
     };
     if raw.fields.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
         let rej = Rejection::new(

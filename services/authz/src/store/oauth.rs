@@ -118,15 +118,34 @@ impl Store {
         tokens: &[TokenRow],
         ev: &Envelope,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query(
+        self.spend_and_issue(
             "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+            code_hash,
+            now_ms,
+            tokens,
+            ev,
         )
-        .bind(now_ms)
-        .bind(code_hash.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await
+    }
+
+    /// Mark one credential spent with `spend_sql` (`$1` = now, `$2` = key)
+    /// and, if it was not spent already, issue `tokens` with their event
+    /// and slide the client's idle TTL; all in one transaction.
+    async fn spend_and_issue(
+        &self,
+        spend_sql: &str,
+        key: &str,
+        now_ms: i64,
+        tokens: &[TokenRow],
+        ev: &Envelope,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(spend_sql)
+            .bind(now_ms)
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if n == 0 {
             return Ok(false);
         }
@@ -164,31 +183,14 @@ impl Store {
         tokens: &[TokenRow],
         ev: &Envelope,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL")
-            .bind(now_ms)
-            .bind(old_hash.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        Self::insert_tokens_tx(&mut tx, tokens).await?;
-        sqlx::query("UPDATE clients SET last_seen_at = $1 WHERE client_id = $2")
-            .bind(now_ms)
-            .bind(
-                tokens
-                    .first()
-                    .map(|t| t.client_id.clone())
-                    .unwrap_or_default(),
-            )
-            .execute(&mut *tx)
-            .await?;
-        self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.spend_and_issue(
+            "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL",
+            old_hash,
+            now_ms,
+            tokens,
+            ev,
+        )
+        .await
     }
 
     /// Revoke every live token of a family (refresh reuse, code replay,

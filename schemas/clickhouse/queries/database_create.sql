@@ -1,0 +1,2 @@
+-- Run before migrations, by a client with no default database.
+CREATE DATABASE IF NOT EXISTS {{database}}

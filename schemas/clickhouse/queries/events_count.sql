@@ -1,0 +1,2 @@
+SELECT count() AS events
+FROM events FINAL

@@ -1,0 +1,3 @@
+SELECT version, name
+FROM regwatch_migrations FINAL
+ORDER BY version

@@ -1,0 +1,697 @@
+//! The ClickHouse backend: the scaled shape's event store.
+//!
+//! Talks HTTP through the `clickhouse` crate with validation off (RowBinary;
+//! ClickHouse 18.16 has no `RowBinaryWithNamesAndTypes`), so
+//! [`ClickHouseStore::check_schema`] compares `system.columns` with
+//! [`EXPECTED_COLUMNS`] instead. Every statement it runs is a file under
+//! `schemas/clickhouse/` (DDL, applied by [`migrate`]) or
+//! `schemas/clickhouse/queries/` (rendered by [`crate::sql::render`]); the
+//! same files run on ClickHouse 26.x in `schemas/clickhouse/chdb_suite.py`.
+//!
+//! Exactly-once, and where it stops:
+//! - Reads use `FINAL`, so two rows of one `event_id` (same partition, same
+//!   sorting key) read as one.
+//! - The per-minute rollup is a materialized view, which counts every row
+//!   inserted, duplicates too. So `insert_events` first asks which ids are
+//!   stored (`events_existing.sql`) and inserts only the others.
+//! - The race: two writers inserting the same new `event_id` at the same
+//!   moment both see it absent and both insert; `events` still reads it once
+//!   (FINAL), the rollup counts it twice. Within one process a mutex
+//!   serializes check-then-insert, which closes it for one pipeline
+//!   instance. Across instances it needs the same event in two consumers at
+//!   once, which Kafka's partition ownership (events keyed by client_id)
+//!   allows only during a rebalance while the old owner finishes a batch; the
+//!   cost is a rollup minute one too high on a dashboard, while the event
+//!   list and `count_events` stay exact. Accepted; the way to close it
+//!   fully is one writer per Kafka partition writing to its own shard.
+//! - A batch whose insert failed half way (some day partitions written) is
+//!   safe to retry: the written events are found by the check and skipped.
+
+mod rows;
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use regwatch_schemas::{Alert, Envelope};
+use tokio::sync::Mutex;
+
+use crate::sql::{self, Lit};
+use crate::{
+    bound_ms, check_limit, cursor, event_columns, retention_cutoff, wire_name, AlertPage,
+    AlertQuery, EventPage, EventQuery, EventStore, ExportHook, InsertOutcome, MinuteCount, Result,
+    RetentionReport, SchemaDiff, SchemaReport, StoreError, StoredEvent, MAX_STORED_MS,
+};
+use rows::{
+    AlertRow, ColumnRow, CountRow, EventRow, IdRow, MigrationRow, MinuteRow, PageRow, PartitionRow,
+};
+
+pub use clickhouse::Client;
+
+/// The DDL files, in order: `(version, name, text)`. A unit test checks
+/// this list against the directory, so a new file cannot be forgotten.
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_events",
+        include_str!("../../../../schemas/clickhouse/0001_events.sql"),
+    ),
+    (
+        2,
+        "0002_clients",
+        include_str!("../../../../schemas/clickhouse/0002_clients.sql"),
+    ),
+    (
+        3,
+        "0003_alerts",
+        include_str!("../../../../schemas/clickhouse/0003_alerts.sql"),
+    ),
+    (
+        4,
+        "0004_revocations",
+        include_str!("../../../../schemas/clickhouse/0004_revocations.sql"),
+    ),
+    (
+        5,
+        "0005_events_per_minute",
+        include_str!("../../../../schemas/clickhouse/0005_events_per_minute.sql"),
+    ),
+];
+
+/// The query files, by name. Also checked against the directory.
+pub mod queries {
+    macro_rules! q {
+        ($name:ident, $file:literal) => {
+            pub const $name: &str =
+                include_str!(concat!("../../../../schemas/clickhouse/queries/", $file));
+        };
+    }
+    q!(DATABASE_CREATE, "database_create.sql");
+    q!(MIGRATIONS_CREATE, "migrations_create.sql");
+    q!(MIGRATIONS_APPLIED, "migrations_applied.sql");
+    q!(MIGRATIONS_RECORD, "migrations_record.sql");
+    q!(PING, "ping.sql");
+    q!(EVENTS_EXISTING, "events_existing.sql");
+    q!(EVENTS_INSERT, "events_insert.sql");
+    q!(EVENTS_PAGE, "events_page.sql");
+    q!(EVENTS_COUNT, "events_count.sql");
+    q!(EVENTS_BY_MINUTE, "events_by_minute.sql");
+    q!(ALERTS_INSERT, "alerts_insert.sql");
+    q!(ALERTS_PAGE, "alerts_page.sql");
+    q!(SCHEMA_COLUMNS, "schema_columns.sql");
+    q!(PARTITIONS_LIST, "partitions_list.sql");
+    q!(PARTITION_DROP, "partition_drop.sql");
+
+    /// Every file above, for the directory check.
+    pub const ALL: &[&str] = &[
+        "database_create.sql",
+        "migrations_create.sql",
+        "migrations_applied.sql",
+        "migrations_record.sql",
+        "ping.sql",
+        "events_existing.sql",
+        "events_insert.sql",
+        "events_page.sql",
+        "events_count.sql",
+        "events_by_minute.sql",
+        "alerts_insert.sql",
+        "alerts_page.sql",
+        "schema_columns.sql",
+        "partitions_list.sql",
+        "partition_drop.sql",
+    ];
+}
+
+/// The columns (name, ClickHouse type) the code reads and writes, per table.
+pub const EXPECTED_COLUMNS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "events",
+        &[
+            ("event_id", "String"),
+            ("event_type", "String"),
+            ("schema_version", "UInt32"),
+            ("occurred_at", "DateTime('UTC')"),
+            ("occurred_at_ms", "UInt64"),
+            ("issuer", "String"),
+            ("client_id", "Nullable(String)"),
+            ("actor_kind", "String"),
+            ("actor_id", "Nullable(String)"),
+            ("source_ip", "Nullable(String)"),
+            ("request_id", "Nullable(String)"),
+            ("correlation_id", "Nullable(String)"),
+            ("raw", "String"),
+        ],
+    ),
+    (
+        "alerts",
+        &[
+            ("alert_id", "String"),
+            ("kind", "String"),
+            ("severity", "String"),
+            ("score", "Float64"),
+            ("client_id", "String"),
+            ("status", "String"),
+            ("dedup_key", "String"),
+            ("created_at", "DateTime('UTC')"),
+            ("created_at_ms", "UInt64"),
+            ("updated_at", "DateTime('UTC')"),
+            ("updated_at_ms", "UInt64"),
+            ("event_ids", "Array(String)"),
+            ("related_client_ids", "Array(String)"),
+            ("summary", "String"),
+            ("raw", "String"),
+        ],
+    ),
+    (
+        "events_per_minute",
+        &[
+            ("event_type", "String"),
+            ("minute", "DateTime('UTC')"),
+            ("events", "UInt64"),
+        ],
+    ),
+    (
+        "clients",
+        &[("client_id", "String"), ("version_ms", "UInt64")],
+    ),
+    (
+        "revocations",
+        &[("revocation_id", "String"), ("updated_at_ms", "UInt64")],
+    ),
+    (
+        "regwatch_migrations",
+        &[("version", "UInt32"), ("name", "String")],
+    ),
+];
+
+/// Ids per existence check: keeps the query far below `max_query_size`
+/// (256 KiB by default; 2,000 quoted UUIDs are ~80 KB).
+const EXISTING_CHUNK: usize = 2000;
+
+/// A query file without its `--` comment lines, ready to render.
+fn template(file: &str) -> String {
+    file.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+fn render(file: &str, values: &[(&str, Lit)]) -> Result<String> {
+    sql::render(&template(file), values)
+}
+
+/// Creates `database` if missing, then applies every DDL file not yet in its
+/// `regwatch_migrations` ledger, in order, recording each. `client` must not
+/// carry a default database that does not exist yet (the database is
+/// created through it). Returns the names applied now.
+///
+/// The DDL is `IF NOT EXISTS` throughout, so two instances migrating at once
+/// (ClickHouse has no transactional DDL or lock to serialize them) both
+/// succeed and converge.
+pub async fn migrate(client: &Client, database: &str) -> Result<Vec<String>> {
+    sql::check_ident(database)?;
+    let create = render(
+        queries::DATABASE_CREATE,
+        &[("database", Lit::Ident(database.into()))],
+    )?;
+    client.query_raw(&create).execute().await?;
+    let db = client.clone().with_database(database);
+    db.query_raw(&template(queries::MIGRATIONS_CREATE))
+        .execute()
+        .await?;
+    let applied: HashSet<u32> = db
+        .query_raw(&template(queries::MIGRATIONS_APPLIED))
+        .fetch_all::<MigrationRow>()
+        .await?
+        .into_iter()
+        .map(|r| r.version)
+        .collect();
+    let mut now_applied = Vec::new();
+    for (version, name, text) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        let wrap = |source: StoreError| StoreError::Migration {
+            name: (*name).to_string(),
+            source: Box::new(source),
+        };
+        for statement in sql::statements(text) {
+            db.query_raw(&statement)
+                .execute()
+                .await
+                .map_err(|e| wrap(e.into()))?;
+        }
+        let record = render(
+            queries::MIGRATIONS_RECORD,
+            &[
+                ("version", Lit::UInt(u64::from(*version))),
+                ("name", Lit::Str((*name).to_string())),
+            ],
+        )?;
+        db.query_raw(&record)
+            .execute()
+            .await
+            .map_err(|e| wrap(e.into()))?;
+        tracing::info!(database, migration = name, "clickhouse migration applied");
+        now_applied.push((*name).to_string());
+    }
+    Ok(now_applied)
+}
+
+/// The ClickHouse event store for one database.
+pub struct ClickHouseStore {
+    /// Bound to `database`; validation off (see the module docs).
+    client: Client,
+    /// Needed by the `system.*` queries (schema check, partitions).
+    database: String,
+    /// Serializes existence-check + insert within this process (see the
+    /// module docs on the race).
+    insert_lock: Mutex<()>,
+}
+
+impl ClickHouseStore {
+    /// Connects to `url` (e.g. `http://127.0.0.1:8123`), creates and
+    /// migrates `database`, and returns the store.
+    pub async fn connect(url: &str, database: &str) -> Result<Self> {
+        let client = Client::default().with_url(url).with_validation(false);
+        migrate(&client, database).await?;
+        Ok(Self::new(client, database)?)
+    }
+
+    /// A store on an already migrated `database`. `client` is used with
+    /// validation off.
+    pub fn new(client: Client, database: &str) -> Result<Self> {
+        sql::check_ident(database)?;
+        Ok(ClickHouseStore {
+            client: client.with_validation(false).with_database(database),
+            database: database.to_string(),
+            insert_lock: Mutex::new(()),
+        })
+    }
+
+    /// The client, bound to this store's database (for exports and tests).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    async fn existing_ids(
+        &self,
+        ids: &[&str],
+        min_ms: u64,
+        max_ms: u64,
+    ) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(EXISTING_CHUNK) {
+            let q = render(
+                queries::EVENTS_EXISTING,
+                &[
+                    ("min_ms", Lit::UInt(min_ms)),
+                    ("max_ms", Lit::UInt(max_ms)),
+                    (
+                        "event_ids",
+                        Lit::StrList(chunk.iter().map(|s| s.to_string()).collect()),
+                    ),
+                ],
+            )?;
+            for row in self.client.query_raw(&q).fetch_all::<IdRow>().await? {
+                found.insert(row.event_id);
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn parse_envelope(id: &str, raw: &str) -> Result<Envelope> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        what: "event",
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn opt_str(v: Option<String>) -> (u64, Lit) {
+    match v {
+        Some(s) => (0, Lit::Str(s)),
+        None => (1, Lit::Str(String::new())),
+    }
+}
+
+#[async_trait]
+impl EventStore for ClickHouseStore {
+    async fn insert_events(&self, batch: &[StoredEvent]) -> Result<InsertOutcome> {
+        // Validate everything before writing anything: a bad event refuses
+        // the whole batch, never half of it.
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut seen = HashSet::with_capacity(batch.len());
+        for ev in batch {
+            let cols = event_columns(ev)?;
+            if seen.insert(cols.event_id.clone()) {
+                rows.push(EventRow::new(ev, cols));
+            }
+        }
+        if rows.is_empty() {
+            return Ok(InsertOutcome {
+                inserted: 0,
+                duplicates: batch.len() as u64,
+            });
+        }
+        let min_ms = rows.iter().map(|r| r.occurred_at_ms).min().unwrap_or(0);
+        let max_ms = rows.iter().map(|r| r.occurred_at_ms).max().unwrap_or(0);
+
+        let _guard = self.insert_lock.lock().await;
+        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
+        let existing = self.existing_ids(&ids, min_ms, max_ms).await?;
+        rows.retain(|r| !existing.contains(&r.event_id));
+        if !rows.is_empty() {
+            let mut insert = self.client.insert::<EventRow>("events").await?;
+            for row in &rows {
+                insert.write(row).await?;
+            }
+            insert.end().await?;
+        }
+        let inserted = rows.len() as u64;
+        Ok(InsertOutcome {
+            inserted,
+            duplicates: batch.len() as u64 - inserted,
+        })
+    }
+
+    async fn query_events(&self, q: &EventQuery) -> Result<EventPage> {
+        let limit = check_limit(q.limit)?;
+        let after = cursor::start(q.cursor.as_deref())?;
+        let (any_type, event_type) = opt_str(q.event_type.map(|t| t.as_str().to_string()));
+        let (any_client, client_id) = opt_str(q.client_id.clone());
+        let sql = render(
+            queries::EVENTS_PAGE,
+            &[
+                ("since_ms", Lit::UInt(bound_ms(q.since, 0))),
+                ("until_ms", Lit::UInt(bound_ms(q.until, MAX_STORED_MS))),
+                ("any_event_type", Lit::UInt(any_type)),
+                ("event_type", event_type),
+                ("any_client_id", Lit::UInt(any_client)),
+                ("client_id", client_id),
+                ("after_ms", Lit::UInt(after.ms)),
+                ("after_id", Lit::Str(after.id)),
+                ("limit", Lit::UInt(u64::from(limit) + 1)),
+            ],
+        )?;
+        let mut rows = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = match rows.last() {
+            Some(last) if more => Some(cursor::encode(last.occurred_at_ms, &last.event_id)),
+            _ => None,
+        };
+        let events = rows
+            .iter()
+            .map(|r| parse_envelope(&r.event_id, &r.raw))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EventPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    async fn count_events(&self) -> Result<u64> {
+        let row = self
+            .client
+            .query_raw(&template(queries::EVENTS_COUNT))
+            .fetch_one::<CountRow>()
+            .await?;
+        Ok(row.events)
+    }
+
+    async fn event_counts_by_minute(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCount>> {
+        let sql = render(
+            queries::EVENTS_BY_MINUTE,
+            &[
+                ("since_s", Lit::UInt(bound_ms(Some(since), 0) / 1000)),
+                ("until_s", Lit::UInt(bound_ms(Some(until), 0) / 1000)),
+            ],
+        )?;
+        let rows = self.client.query_raw(&sql).fetch_all::<MinuteRow>().await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MinuteCount {
+                event_type: r.event_type,
+                minute: DateTime::from_timestamp(r.minute_s as i64, 0).unwrap_or_default(),
+                events: r.events,
+            })
+            .collect())
+    }
+
+    async fn upsert_alert(&self, alert: &Alert) -> Result<()> {
+        let row = AlertRow::new(alert)?;
+        let mut insert = self.client.insert::<AlertRow>("alerts").await?;
+        insert.write(&row).await?;
+        insert.end().await?;
+        Ok(())
+    }
+
+    async fn query_alerts(&self, q: &AlertQuery) -> Result<AlertPage> {
+        let limit = check_limit(q.limit)?;
+        let after = cursor::start(q.cursor.as_deref())?;
+        let (any_kind, kind) = opt_str(q.kind.map(|k| k.as_str().to_string()));
+        let (any_client, client_id) = opt_str(q.client_id.clone());
+        let (any_status, status) = opt_str(q.status.as_ref().map(wire_name));
+        let sql = render(
+            queries::ALERTS_PAGE,
+            &[
+                ("since_ms", Lit::UInt(bound_ms(q.since, 0))),
+                ("until_ms", Lit::UInt(bound_ms(q.until, MAX_STORED_MS))),
+                ("any_kind", Lit::UInt(any_kind)),
+                ("kind", kind),
+                ("any_client_id", Lit::UInt(any_client)),
+                ("client_id", client_id),
+                ("after_ms", Lit::UInt(after.ms)),
+                ("after_id", Lit::Str(after.id)),
+                ("any_status", Lit::UInt(any_status)),
+                ("status", status),
+                ("limit", Lit::UInt(u64::from(limit) + 1)),
+            ],
+        )?;
+        let mut rows = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = match rows.last() {
+            Some(last) if more => Some(cursor::encode(last.occurred_at_ms, &last.event_id)),
+            _ => None,
+        };
+        let alerts = rows
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Alert>(&r.raw).map_err(|e| StoreError::Corrupt {
+                    what: "alert",
+                    id: r.event_id.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AlertPage {
+            alerts,
+            next_cursor,
+        })
+    }
+
+    async fn apply_retention(
+        &self,
+        keep_days: u32,
+        now: DateTime<Utc>,
+        hook: &dyn ExportHook,
+    ) -> Result<RetentionReport> {
+        let (before, _) = retention_cutoff(keep_days, now);
+        let list = render(
+            queries::PARTITIONS_LIST,
+            &[
+                ("database", Lit::Str(self.database.clone())),
+                ("before", Lit::Str(before)),
+            ],
+        )?;
+        let partitions = self
+            .client
+            .query_raw(&list)
+            .fetch_all::<PartitionRow>()
+            .await?;
+        let mut report = RetentionReport::default();
+        for p in partitions {
+            // Export first: a failed export keeps the partition (and stops
+            // here, so partitions are always dropped oldest first).
+            hook.export_partition(&p.partition_id).await?;
+            let drop = render(
+                queries::PARTITION_DROP,
+                &[("partition_id", Lit::Str(p.partition_id.clone()))],
+            )?;
+            self.client.query_raw(&drop).execute().await?;
+            tracing::info!(database = %self.database, partition = %p.partition_id, "events partition dropped");
+            report.dropped.push(p.partition_id);
+        }
+        Ok(report)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client
+            .query_raw(&template(queries::PING))
+            .fetch_one::<u8>()
+            .await?;
+        Ok(())
+    }
+
+    async fn check_schema(&self) -> Result<SchemaReport> {
+        let sql = render(
+            queries::SCHEMA_COLUMNS,
+            &[("database", Lit::Str(self.database.clone()))],
+        )?;
+        let rows = self.client.query_raw(&sql).fetch_all::<ColumnRow>().await?;
+        let mut live: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for r in rows {
+            live.entry(r.table)
+                .or_default()
+                .insert(r.name, r.column_type);
+        }
+        Ok(compare_columns(&live))
+    }
+}
+
+/// The differences between live columns and [`EXPECTED_COLUMNS`].
+fn compare_columns(live: &BTreeMap<String, BTreeMap<String, String>>) -> SchemaReport {
+    let mut report = SchemaReport::default();
+    for (table, columns) in EXPECTED_COLUMNS {
+        let Some(have) = live.get(*table) else {
+            report.differences.push(SchemaDiff::MissingTable {
+                table: table.to_string(),
+            });
+            continue;
+        };
+        for (column, expected) in *columns {
+            match have.get(*column) {
+                None => report.differences.push(SchemaDiff::MissingColumn {
+                    table: table.to_string(),
+                    column: column.to_string(),
+                    expected: expected.to_string(),
+                }),
+                // 18.16 prints `DateTime('UTC')`, 26.x the same; compare
+                // without spaces so a formatting change is not drift.
+                Some(found) if found.replace(' ', "") != expected.replace(' ', "") => {
+                    report.differences.push(SchemaDiff::WrongType {
+                        table: table.to_string(),
+                        column: column.to_string(),
+                        expected: expected.to_string(),
+                        found: found.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_files(dir: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(&path)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".sql"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_ddl_file_is_a_migration_in_order() {
+        let files = dir_files("../../schemas/clickhouse");
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|(_, n, _)| format!("{n}.sql"))
+            .collect();
+        assert_eq!(files, listed);
+        for (i, (version, name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, i + 1);
+            assert!(name.starts_with(&format!("{version:04}_")), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_query_file_is_known() {
+        let mut listed: Vec<String> = queries::ALL.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(dir_files("../../schemas/clickhouse/queries"), listed);
+    }
+
+    fn insert_columns(file: &str) -> Vec<String> {
+        let t = template(file);
+        let open = t.find('(').unwrap_or(0);
+        let close = t.find(')').unwrap_or(0);
+        t[open + 1..close]
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn insert_mirrors_match_the_row_structs() {
+        use clickhouse::Row;
+        assert_eq!(
+            insert_columns(queries::EVENTS_INSERT),
+            EventRow::COLUMN_NAMES
+        );
+        assert_eq!(
+            insert_columns(queries::ALERTS_INSERT),
+            AlertRow::COLUMN_NAMES
+        );
+        let expected = |table: &str| -> Vec<&str> {
+            EXPECTED_COLUMNS
+                .iter()
+                .find(|(t, _)| *t == table)
+                .map(|(_, c)| c.iter().map(|(n, _)| *n).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(EventRow::COLUMN_NAMES, expected("events").as_slice());
+        assert_eq!(AlertRow::COLUMN_NAMES, expected("alerts").as_slice());
+    }
+
+    #[test]
+    fn schema_compare_names_each_difference() {
+        let mut live: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (table, cols) in EXPECTED_COLUMNS {
+            let t = live.entry(table.to_string()).or_default();
+            for (c, ty) in *cols {
+                t.insert(c.to_string(), ty.to_string());
+            }
+        }
+        assert!(compare_columns(&live).is_ok());
+        if let Some(events) = live.get_mut("events") {
+            events.remove("source_ip");
+            events.insert("schema_version".into(), "UInt8".into());
+        }
+        live.remove("revocations");
+        let diffs = compare_columns(&live).differences;
+        assert_eq!(diffs.len(), 3, "{diffs:?}");
+        assert!(diffs.iter().any(
+            |d| matches!(d, SchemaDiff::MissingColumn { column, .. } if column == "source_ip")
+        ));
+        assert!(diffs
+            .iter()
+            .any(|d| matches!(d, SchemaDiff::WrongType { found, .. } if found == "UInt8")));
+        assert!(diffs
+            .iter()
+            .any(|d| matches!(d, SchemaDiff::MissingTable { table } if table == "revocations")));
+    }
+}

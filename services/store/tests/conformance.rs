@@ -1,0 +1,823 @@
+//! One conformance suite, run against every backend: SQLite always, and
+//! ClickHouse when `REGWATCH_TEST_CLICKHOUSE_URL` is set (each test in its
+//! own randomly named database). Under `CI` a missing ClickHouse fails the
+//! run; locally the test prints how to start one and runs SQLite only.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::Rng;
+use regwatch_schemas::{
+    Actor, Alert, AlertKind, AlertStatus, ClientDeleted, Envelope, EventPayload, EventType,
+    Severity, Source, ToolCalled, ToolDecision,
+};
+use regwatch_store::clickhouse::{self as ch, ClickHouseStore};
+use regwatch_store::sqlite::SqliteStore;
+use regwatch_store::{
+    AlertQuery, EventQuery, EventStore, ExportHook, NoExport, SchemaDiff, StoreError, StoredEvent,
+};
+use uuid::Uuid;
+
+const CH_ENV: &str = "REGWATCH_TEST_CLICKHOUSE_URL";
+
+/// A store under test plus a way to run raw SQL on it (to break its schema).
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn EventStore>,
+    raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Raw {
+    Sqlite(PathBuf),
+    ClickHouse {
+        admin: ch::Client,
+        db: ch::Client,
+        database: String,
+    },
+}
+
+impl Backend {
+    async fn exec(&self, sql: &str) {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite file");
+                conn.execute_batch(sql).expect(sql);
+            }
+            Raw::ClickHouse { db, .. } => db.query_raw(sql).execute().await.expect(sql),
+        }
+    }
+
+    /// Drops the test database on success (a failed test leaves it for a look).
+    async fn finish(self) {
+        if let Raw::ClickHouse {
+            admin, database, ..
+        } = &self.raw
+        {
+            let _ = admin
+                .query_raw(&format!("DROP DATABASE IF EXISTS {database}"))
+                .execute()
+                .await;
+        }
+    }
+}
+
+fn clickhouse_url() -> Option<String> {
+    match std::env::var(CH_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{CH_ENV} is not set under CI: start one with deploy/local/clickhouse-up.sh")
+        }
+        _ => {
+            eprintln!(
+                "skipping the ClickHouse backend: {CH_ENV} is not set. Run:\n  \
+                 export {CH_ENV}=$(deploy/local/clickhouse-up.sh /tmp/regwatch-ch 58123 59000)"
+            );
+            None
+        }
+    }
+}
+
+async fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db");
+    let sqlite = SqliteStore::open(&path).await.expect("open sqlite store");
+    let mut out = vec![Backend {
+        name: "sqlite",
+        store: Arc::new(sqlite),
+        raw: Raw::Sqlite(path),
+        _dir: Some(dir),
+    }];
+    if let Some(url) = clickhouse_url() {
+        let database = format!("rw_test_{:016x}", rand::thread_rng().gen::<u64>());
+        let admin = ch::Client::default().with_url(&url).with_validation(false);
+        let applied = ch::migrate(&admin, &database).await.expect("migrate");
+        assert_eq!(applied.len(), ch::MIGRATIONS.len());
+        let store = ClickHouseStore::new(admin.clone(), &database).expect("store");
+        let db = store.client().clone();
+        out.push(Backend {
+            name: "clickhouse",
+            store: Arc::new(store),
+            raw: Raw::ClickHouse {
+                admin,
+                db,
+                database,
+            },
+            _dir: None,
+        });
+    }
+    out
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+/// An event at `at`, of a type picked by `kind` (0: tool.called, else
+/// client.deleted), for `client`.
+fn event(at: DateTime<Utc>, kind: u8, client: &str) -> StoredEvent {
+    let payload = if kind == 0 {
+        EventPayload::ToolCalled(ToolCalled {
+            tool: "echo".into(),
+            decision: ToolDecision::Allowed,
+            deciding_scope: Some("tools:read".into()),
+            resource: "https://mcp.example/mcp".into(),
+            user_id: None,
+            reason: None,
+        })
+    } else {
+        EventPayload::ClientDeleted(ClientDeleted {
+            reason: "rfc7592_delete".into(),
+            tokens_revoked: 1,
+        })
+    };
+    let mut env = Envelope::new("https://as.example", Actor::client(client), payload, at);
+    env.client_id = Some(client.to_string());
+    env.source = Some(Source {
+        ip: Some("203.0.113.7".into()),
+        user_agent: None,
+    });
+    StoredEvent::from_envelope(env).expect("serialize")
+}
+
+/// `n` events over a few minutes, several sharing a millisecond, two
+/// clients, two types.
+fn events(n: usize, start: DateTime<Utc>) -> Vec<StoredEvent> {
+    (0..n)
+        .map(|i| {
+            let at = start + Duration::milliseconds((i / 3) as i64 * 7_919);
+            event(
+                at,
+                (i % 2) as u8,
+                if i % 5 == 0 { "c-five" } else { "c-other" },
+            )
+        })
+        .collect()
+}
+
+/// The ids in store order: (occurred_at ms, event_id).
+fn sorted_ids(evs: &[&StoredEvent]) -> Vec<Uuid> {
+    let mut keyed: Vec<(i64, String, Uuid)> = evs
+        .iter()
+        .map(|e| {
+            (
+                e.envelope.occurred_at.timestamp_millis(),
+                e.envelope.event_id.to_string(),
+                e.envelope.event_id,
+            )
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, _, id)| id).collect()
+}
+
+async fn walk(store: &dyn EventStore, mut q: EventQuery) -> (Vec<Uuid>, usize) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.query_events(&q).await.expect("page");
+        pages += 1;
+        assert!(page.events.len() <= q.limit as usize);
+        ids.extend(page.events.iter().map(|e| e.event_id));
+        match page.next_cursor {
+            Some(c) => {
+                assert!(!page.events.is_empty(), "a cursor after an empty page");
+                q.cursor = Some(c);
+            }
+            None => break,
+        }
+        assert!(pages < 10_000, "pagination does not end");
+    }
+    (ids, pages)
+}
+
+#[tokio::test]
+async fn insert_is_idempotent_on_event_id() {
+    for b in backends().await {
+        let s = &b.store;
+        let batch = events(50, t0());
+        let first = s.insert_events(&batch).await.expect("insert");
+        assert_eq!((first.inserted, first.duplicates), (50, 0), "{}", b.name);
+        let again = s.insert_events(&batch).await.expect("replay");
+        assert_eq!((again.inserted, again.duplicates), (0, 50), "{}", b.name);
+        assert_eq!(s.count_events().await.expect("count"), 50, "{}", b.name);
+
+        // A batch with one new event, one stored, and the new one repeated.
+        let fresh = event(t0() + Duration::hours(1), 0, "c-new");
+        let mixed = vec![fresh.clone(), batch[3].clone(), fresh];
+        let out = s.insert_events(&mixed).await.expect("mixed");
+        assert_eq!((out.inserted, out.duplicates), (1, 2), "{}", b.name);
+        assert_eq!(s.count_events().await.expect("count"), 51, "{}", b.name);
+        assert_eq!(s.insert_events(&[]).await.expect("empty").inserted, 0);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn count_is_distinct_over_overlapping_batches() {
+    for b in backends().await {
+        let all = events(60, t0());
+        b.store.insert_events(&all[..40]).await.expect("a");
+        b.store.insert_events(&all[20..]).await.expect("b");
+        b.store.insert_events(&all[10..30]).await.expect("c");
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            60,
+            "{}",
+            b.name
+        );
+        let (ids, _) = walk(
+            b.store.as_ref(),
+            EventQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            ids,
+            sorted_ids(&all.iter().collect::<Vec<_>>()),
+            "{}",
+            b.name
+        );
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_events_are_refused_whole_and_not_retryable() {
+    for b in backends().await {
+        let good = event(t0(), 0, "c1");
+        let mut bad = event(t0(), 0, "c2");
+        bad.raw = good.raw.clone(); // raw of another event
+        let err = b
+            .store
+            .insert_events(&[good.clone(), bad])
+            .await
+            .expect_err("mismatch");
+        assert!(
+            matches!(err, StoreError::InvalidEvent { .. }),
+            "{}: {err}",
+            b.name
+        );
+        assert!(!err.is_retryable());
+        let mut garbage = event(t0(), 0, "c3");
+        garbage.raw = "not json".into();
+        assert!(b.store.insert_events(&[garbage]).await.is_err());
+        let ancient = event(Utc.timestamp_opt(-10, 0).single().expect("t"), 0, "c4");
+        assert!(b.store.insert_events(&[ancient]).await.is_err());
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            0,
+            "{}",
+            b.name
+        );
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn filters_and_time_bounds() {
+    for b in backends().await {
+        let all = events(90, t0());
+        b.store.insert_events(&all).await.expect("insert");
+        let expect = |f: &dyn Fn(&StoredEvent) -> bool| -> Vec<Uuid> {
+            sorted_ids(&all.iter().filter(|e| f(e)).collect::<Vec<_>>())
+        };
+
+        let q = EventQuery {
+            event_type: Some(EventType::ClientDeleted),
+            limit: 1000,
+            ..Default::default()
+        };
+        let (ids, _) = walk(b.store.as_ref(), q).await;
+        assert_eq!(
+            ids,
+            expect(&|e| e.envelope.event_type() == EventType::ClientDeleted),
+            "{}",
+            b.name
+        );
+        assert!(!ids.is_empty());
+
+        let q = EventQuery {
+            client_id: Some("c-five".into()),
+            event_type: Some(EventType::ToolCalled),
+            limit: 1000,
+            ..Default::default()
+        };
+        let (ids, _) = walk(b.store.as_ref(), q).await;
+        assert_eq!(
+            ids,
+            expect(&|e| e.envelope.client_id.as_deref() == Some("c-five")
+                && e.envelope.event_type() == EventType::ToolCalled),
+            "{}",
+            b.name
+        );
+        assert!(!ids.is_empty());
+
+        // since inclusive, until exclusive, both exactly on event times.
+        let since = all[30].envelope.occurred_at;
+        let until = all[60].envelope.occurred_at;
+        let q = EventQuery {
+            since: Some(since),
+            until: Some(until),
+            limit: 1000,
+            ..Default::default()
+        };
+        let (ids, _) = walk(b.store.as_ref(), q).await;
+        assert_eq!(
+            ids,
+            expect(&|e| e.envelope.occurred_at >= since && e.envelope.occurred_at < until),
+            "{}",
+            b.name
+        );
+        assert_eq!(ids.len(), 30, "{}", b.name);
+
+        let q = EventQuery {
+            client_id: Some("nobody".into()),
+            ..Default::default()
+        };
+        let page = b.store.query_events(&q).await.expect("empty");
+        assert!(page.events.is_empty() && page.next_cursor.is_none());
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn pagination_walks_every_page_once_in_order() {
+    for b in backends().await {
+        let all = events(257, t0());
+        b.store.insert_events(&all).await.expect("insert");
+        let expected = sorted_ids(&all.iter().collect::<Vec<_>>());
+        for limit in [1, 7, 10, 257, 1000] {
+            let (ids, pages) = walk(
+                b.store.as_ref(),
+                EventQuery {
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await;
+            assert_eq!(ids, expected, "{} limit {limit}", b.name);
+            assert_eq!(
+                pages,
+                257usize.div_ceil(limit as usize).max(1),
+                "{} limit {limit}",
+                b.name
+            );
+        }
+        // Pages that end exactly at the last event: no trailing empty page.
+        let (ids, pages) = walk(
+            b.store.as_ref(),
+            EventQuery {
+                client_id: Some("c-five".into()),
+                limit: 4,
+                ..Default::default()
+            },
+        )
+        .await;
+        let n = expected.len().min(
+            all.iter()
+                .filter(|e| e.envelope.client_id.as_deref() == Some("c-five"))
+                .count(),
+        );
+        assert_eq!(ids.len(), n);
+        assert_eq!(pages, n.div_ceil(4), "{}", b.name);
+
+        // The API shape.
+        let page = b
+            .store
+            .query_events(&EventQuery {
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .expect("page");
+        let json = serde_json::to_value(&page).expect("json");
+        assert_eq!(json["events"].as_array().map(|a| a.len()), Some(2));
+        assert!(json["next_cursor"].is_string());
+        assert_eq!(json["events"][0]["event_type"], "tool.called");
+
+        for limit in [0, 1001] {
+            let err = b
+                .store
+                .query_events(&EventQuery {
+                    limit,
+                    ..Default::default()
+                })
+                .await
+                .expect_err("limit");
+            assert!(matches!(err, StoreError::InvalidQuery(_)), "{}", b.name);
+        }
+        let err = b
+            .store
+            .query_events(&EventQuery {
+                cursor: Some("' OR 1=1 --".into()),
+                ..Default::default()
+            })
+            .await
+            .expect_err("cursor");
+        assert!(matches!(err, StoreError::InvalidQuery(_)) && !err.is_retryable());
+        b.finish().await;
+    }
+}
+
+fn alert(
+    id: Uuid,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    status: AlertStatus,
+    summary: &str,
+) -> Alert {
+    Alert {
+        alert_id: id,
+        kind: AlertKind::RedirectDrift,
+        severity: Severity::High,
+        score: 0.8,
+        client_id: "c-1".into(),
+        related_client_ids: vec!["c-2".into()],
+        event_ids: vec![Uuid::now_v7()],
+        evidence: serde_json::json!({"old": "https://a.example/cb", "new": "https://evil.example/cb"}),
+        summary: summary.into(),
+        dedup_key: format!("redirect_drift:{id}"),
+        created_at: created,
+        updated_at: updated,
+        status,
+    }
+}
+
+#[tokio::test]
+async fn alert_upsert_keeps_the_latest() {
+    for b in backends().await {
+        let s = &b.store;
+        let id = Uuid::now_v7();
+        let c = t0();
+        s.upsert_alert(&alert(id, c, c, AlertStatus::Open, "v1"))
+            .await
+            .expect("v1");
+        s.upsert_alert(&alert(
+            id,
+            c,
+            c + Duration::seconds(30),
+            AlertStatus::Acknowledged,
+            "v3",
+        ))
+        .await
+        .expect("v3");
+        // Arrives late, older than what is stored: must not win.
+        s.upsert_alert(&alert(
+            id,
+            c,
+            c + Duration::seconds(10),
+            AlertStatus::Resolved,
+            "v2",
+        ))
+        .await
+        .expect("v2");
+        let other = Uuid::now_v7();
+        let mut second = alert(
+            other,
+            c + Duration::seconds(1),
+            c + Duration::seconds(1),
+            AlertStatus::Open,
+            "o",
+        );
+        second.kind = AlertKind::RegistrationBurst;
+        second.client_id = "c-9".into();
+        s.upsert_alert(&second).await.expect("other");
+
+        let page = s.query_alerts(&AlertQuery::default()).await.expect("all");
+        assert_eq!(page.alerts.len(), 2, "{}", b.name);
+        assert_eq!(page.alerts[0].alert_id, id);
+        assert_eq!(page.alerts[0].summary, "v3", "{}", b.name);
+        assert_eq!(page.alerts[0].status, AlertStatus::Acknowledged);
+        assert_eq!(page.alerts[0].evidence["new"], "https://evil.example/cb");
+
+        let by = |q: AlertQuery| {
+            let s = s.clone();
+            async move {
+                s.query_alerts(&q)
+                    .await
+                    .expect("query")
+                    .alerts
+                    .into_iter()
+                    .map(|a| a.alert_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Status judges the latest version only.
+        assert!(
+            by(AlertQuery {
+                status: Some(AlertStatus::Resolved),
+                ..Default::default()
+            })
+            .await
+            .is_empty(),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            by(AlertQuery {
+                status: Some(AlertStatus::Open),
+                ..Default::default()
+            })
+            .await,
+            vec![other],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            by(AlertQuery {
+                kind: Some(AlertKind::RedirectDrift),
+                ..Default::default()
+            })
+            .await,
+            vec![id]
+        );
+        assert_eq!(
+            by(AlertQuery {
+                client_id: Some("c-9".into()),
+                ..Default::default()
+            })
+            .await,
+            vec![other]
+        );
+        assert_eq!(
+            by(AlertQuery {
+                since: Some(c + Duration::seconds(1)),
+                ..Default::default()
+            })
+            .await,
+            vec![other]
+        );
+        assert_eq!(
+            by(AlertQuery {
+                until: Some(c + Duration::seconds(1)),
+                ..Default::default()
+            })
+            .await,
+            vec![id]
+        );
+
+        let first = s
+            .query_alerts(&AlertQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("p1");
+        assert_eq!(first.alerts.len(), 1);
+        let second_page = s
+            .query_alerts(&AlertQuery {
+                limit: 1,
+                cursor: first.next_cursor.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("p2");
+        assert_eq!(
+            second_page
+                .alerts
+                .iter()
+                .map(|a| a.alert_id)
+                .collect::<Vec<_>>(),
+            vec![other]
+        );
+        assert!(second_page.next_cursor.is_none(), "{}", b.name);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn schema_check_catches_a_missing_column() {
+    for b in backends().await {
+        let report = b.store.check_schema().await.expect("check");
+        assert!(
+            report.is_ok(),
+            "{}: fresh schema differs: {:?}",
+            b.name,
+            report.differences
+        );
+        b.exec("ALTER TABLE events DROP COLUMN source_ip").await;
+        let report = b.store.check_schema().await.expect("check");
+        assert_eq!(
+            report.differences,
+            vec![SchemaDiff::MissingColumn {
+                table: "events".into(),
+                column: "source_ip".into(),
+                expected: match b.name {
+                    "sqlite" => "TEXT".into(),
+                    _ => "Nullable(String)".into(),
+                },
+            }],
+            "{}",
+            b.name
+        );
+        let err = report.into_result().expect_err("mismatch");
+        assert!(err.to_string().contains("events.source_ip"), "{err}");
+        b.finish().await;
+    }
+}
+
+/// Records each partition it is given, and checks the partition's events
+/// are still readable at that moment (export happens before the drop).
+struct RecordingHook {
+    store: Arc<dyn EventStore>,
+    seen: Mutex<Vec<(String, usize)>>,
+    fail_on: Option<String>,
+}
+
+#[async_trait]
+impl ExportHook for RecordingHook {
+    async fn export_partition(&self, partition_id: &str) -> regwatch_store::Result<()> {
+        if self.fail_on.as_deref() == Some(partition_id) {
+            return Err(StoreError::Unavailable("archive down".into()));
+        }
+        let day = chrono::NaiveDate::parse_from_str(partition_id, "%Y%m%d")
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let since = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        let q = EventQuery {
+            since,
+            until: since.map(|s| s + Duration::days(1)),
+            limit: 1000,
+            ..Default::default()
+        };
+        let n = self.store.query_events(&q).await?.events.len();
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((partition_id.to_string(), n));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn retention_exports_then_drops_old_partitions() {
+    for b in backends().await {
+        let now = t0();
+        let mut batch = events(5, now - Duration::days(10));
+        batch.extend(events(4, now - Duration::days(9)));
+        batch.extend(events(3, now - Duration::days(1)));
+        batch.extend(events(6, now));
+        b.store.insert_events(&batch).await.expect("insert");
+
+        // The archive fails on the oldest day: nothing is dropped.
+        let failing = RecordingHook {
+            store: b.store.clone(),
+            seen: Mutex::new(vec![]),
+            fail_on: Some("20261112".into()),
+        };
+        let err = b
+            .store
+            .apply_retention(7, now, &failing)
+            .await
+            .expect_err("hook failed");
+        assert!(err.is_retryable());
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            18,
+            "{}",
+            b.name
+        );
+
+        let hook = RecordingHook {
+            store: b.store.clone(),
+            seen: Mutex::new(vec![]),
+            fail_on: None,
+        };
+        let report = b
+            .store
+            .apply_retention(7, now, &hook)
+            .await
+            .expect("retention");
+        assert_eq!(report.dropped, vec!["20261112", "20261113"], "{}", b.name);
+        let seen = hook.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            vec![("20261112".to_string(), 5), ("20261113".to_string(), 4)],
+            "{}: the hook must see each partition before it is dropped",
+            b.name
+        );
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            9,
+            "{}",
+            b.name
+        );
+        let again = b
+            .store
+            .apply_retention(7, now, &NoExport)
+            .await
+            .expect("again");
+        assert!(again.dropped.is_empty());
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn rollup_stays_exact_under_replay() {
+    for b in backends().await {
+        let all = events(120, t0());
+        b.store.insert_events(&all[..80]).await.expect("a");
+        b.store.insert_events(&all[..80]).await.expect("replay");
+        b.store.insert_events(&all[40..]).await.expect("overlap");
+        b.store.insert_events(&all).await.expect("replay all");
+
+        let mut expected: BTreeMap<(i64, String), u64> = BTreeMap::new();
+        for e in &all {
+            let minute = e.envelope.occurred_at.timestamp() / 60 * 60;
+            *expected
+                .entry((minute, e.envelope.event_type().as_str().to_string()))
+                .or_default() += 1;
+        }
+        let got = b
+            .store
+            .event_counts_by_minute(t0() - Duration::hours(1), t0() + Duration::hours(1))
+            .await
+            .expect("rollup");
+        let got: BTreeMap<(i64, String), u64> = got
+            .into_iter()
+            .map(|m| ((m.minute.timestamp(), m.event_type), m.events))
+            .collect();
+        assert_eq!(got, expected, "{}", b.name);
+        assert_eq!(got.values().sum::<u64>(), 120);
+
+        // Bounds are whole minutes: the first minute alone.
+        let first = b
+            .store
+            .event_counts_by_minute(t0(), t0() + Duration::seconds(1))
+            .await
+            .expect("first minute");
+        let first_total: u64 = first.iter().map(|m| m.events).sum();
+        let want: u64 = expected
+            .iter()
+            .filter(|((m, _), _)| *m == t0().timestamp())
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(first_total, want, "{}", b.name);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn ping_and_unreachable_store_is_retryable() {
+    for b in backends().await {
+        b.store.ping().await.expect("ping");
+        b.finish().await;
+    }
+    // Port 1: nothing listens. No server needed for this one.
+    let client = ch::Client::default().with_url("http://127.0.0.1:1");
+    let store = ClickHouseStore::new(client, "nowhere").expect("store");
+    let err = store.ping().await.expect_err("refused");
+    assert!(err.is_retryable(), "{err}");
+    let err = store
+        .insert_events(&events(2, t0()))
+        .await
+        .expect_err("refused");
+    assert!(err.is_retryable(), "{err}");
+    assert!(ClickHouseStore::new(ch::Client::default(), "bad-name; DROP").is_err());
+}
+
+#[tokio::test]
+async fn clickhouse_migrations_are_tracked_and_final_hides_raw_duplicates() {
+    let Some(url) = clickhouse_url() else { return };
+    let database = format!("rw_test_{:016x}", rand::thread_rng().gen::<u64>());
+    let admin = ch::Client::default().with_url(&url).with_validation(false);
+    assert_eq!(
+        ch::migrate(&admin, &database).await.expect("first").len(),
+        ch::MIGRATIONS.len()
+    );
+    assert!(ch::migrate(&admin, &database)
+        .await
+        .expect("second")
+        .is_empty());
+
+    let store = ClickHouseStore::new(admin.clone(), &database).expect("store");
+    let batch = events(3, t0());
+    store.insert_events(&batch).await.expect("insert");
+    // A duplicate written behind the store's back (as two racing writers
+    // would): FINAL still reads each event once.
+    let dup = store
+        .client()
+        .query_raw("INSERT INTO events SELECT * FROM events")
+        .execute()
+        .await;
+    dup.expect("raw duplicate");
+    assert_eq!(store.count_events().await.expect("count"), 3);
+    let page = store
+        .query_events(&EventQuery::default())
+        .await
+        .expect("page");
+    let ids: HashSet<Uuid> = page.events.iter().map(|e| e.event_id).collect();
+    assert_eq!((page.events.len(), ids.len()), (3, 3));
+    let bad = ch::migrate(&admin, "1bad").await;
+    assert!(bad.is_err());
+    let _ = admin
+        .query_raw(&format!("DROP DATABASE IF EXISTS {database}"))
+        .execute()
+        .await;
+}
