@@ -36,9 +36,14 @@ impl ApiState {
     /// `token` must have at least 16 characters.
     pub fn new(store: Arc<dyn EventStore>, token: &str) -> Result<Self, ApiError> {
         if token.len() < 16 {
-            return Err(ApiError::Config("REGWATCH_API_TOKEN needs at least 16 characters".into()));
+            return Err(ApiError::Config(
+                "REGWATCH_API_TOKEN needs at least 16 characters".into(),
+            ));
         }
-        Ok(ApiState { store, token_hash: Sha256::digest(token.as_bytes()).into() })
+        Ok(ApiState {
+            store,
+            token_hash: Sha256::digest(token.as_bytes()).into(),
+        })
     }
 }
 
@@ -73,18 +78,32 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_token"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) | ApiError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+            ApiError::Internal(_) | ApiError::Config(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+            }
         };
         if status.is_server_error() {
             tracing::error!(error = ?self, "api error");
         }
-        let desc = if status.is_server_error() { code.to_string() } else { self.to_string() };
-        let mut r = (status, Json(json!({"error": code, "error_description": desc}))).into_response();
+        let desc = if status.is_server_error() {
+            code.to_string()
+        } else {
+            self.to_string()
+        };
+        let mut r = (
+            status,
+            Json(json!({"error": code, "error_description": desc})),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"regwatch-api\""));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"regwatch-api\""),
+            );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         r
     }
@@ -101,8 +120,14 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serve until `shutdown` resolves.
-pub async fn run(state: ApiState, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn run(
+    state: ApiState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn authorize(st: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -132,7 +157,10 @@ fn limit(v: Option<u32>) -> Result<u32, ApiError> {
     match v {
         None => Ok(regwatch_store::DEFAULT_PAGE_LIMIT),
         Some(n) if (1..=regwatch_store::MAX_PAGE_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::BadRequest(format!("limit must be between 1 and {}", regwatch_store::MAX_PAGE_LIMIT))),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {}",
+            regwatch_store::MAX_PAGE_LIMIT
+        ))),
     }
 }
 
@@ -155,12 +183,19 @@ pub struct EventsParams {
     cursor: Option<String>,
 }
 
-async fn events(State(st): State<ApiState>, headers: HeaderMap, q: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+async fn events(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    q: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let event_type = match p.event_type.as_deref() {
         None => None,
-        Some(t) => Some(EventType::parse(t).ok_or_else(|| ApiError::BadRequest(format!("unknown event type {t:?}")))?),
+        Some(t) => Some(
+            EventType::parse(t)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown event type {t:?}")))?,
+        ),
     };
     let query = EventQuery {
         event_type,
@@ -185,12 +220,22 @@ pub struct AlertsParams {
     cursor: Option<String>,
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(name: &str, v: Option<&str>) -> Result<Option<T>, ApiError> {
-    v.map(|s| serde_json::from_value::<T>(json!(s)).map_err(|_| ApiError::BadRequest(format!("unknown {name} {s:?}"))))
-        .transpose()
+fn parse_enum<T: serde::de::DeserializeOwned>(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    v.map(|s| {
+        serde_json::from_value::<T>(json!(s))
+            .map_err(|_| ApiError::BadRequest(format!("unknown {name} {s:?}")))
+    })
+    .transpose()
 }
 
-async fn alerts(State(st): State<ApiState>, headers: HeaderMap, q: Result<Query<AlertsParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+async fn alerts(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    q: Result<Query<AlertsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let query = AlertQuery {
@@ -210,7 +255,11 @@ async fn ready(State(st): State<ApiState>) -> Response {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable"})),
+            )
+                .into_response()
         }
     }
 }

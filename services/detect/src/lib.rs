@@ -48,6 +48,7 @@ pub mod config;
 pub mod corpus;
 pub mod detectors;
 pub mod engine;
+pub mod envelope;
 pub mod hash;
 pub mod host;
 pub mod input;

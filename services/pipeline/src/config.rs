@@ -193,7 +193,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: Vec<(fn(&mut PipelineConfig), &str)> = vec![
+        type Edit = fn(&mut PipelineConfig);
+        let cases: Vec<(Edit, &str)> = vec![
             (|c| c.brokers.clear(), "pipeline.brokers"),
             (|c| c.dlq_topic = c.topic.clone(), "pipeline.dlq_topic"),
             (|c| c.max_depth = 1000, "pipeline.max_depth"),

@@ -38,8 +38,10 @@
 //! - [`sink`]: the [`EventSink`] trait the batches are written through.
 //! - `consumer`: the loop, the rebalance hook and the dead-letter writer.
 
+pub mod analyze;
 pub mod config;
 mod consumer;
+pub mod embedded;
 pub mod sink;
 pub mod validate;
 

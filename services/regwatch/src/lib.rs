@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub mod advisor;
 
@@ -20,6 +21,9 @@ pub struct UpOptions {
     pub data_dir: PathBuf,
     pub authz_listen: SocketAddr,
     pub mcp_listen: Option<SocketAddr>,
+    /// The read API (`/v1/events`, `/v1/alerts`) and the bearer token it
+    /// requires; `None`: no API listener.
+    pub api: Option<(SocketAddr, String)>,
     /// Admit loopback metadata documents (development only).
     pub cimd_allow_loopback_dev: bool,
     /// `(username, password)` of the local user to create; `None`: an
@@ -33,6 +37,7 @@ pub struct Endpoints {
     pub issuer: String,
     pub authz: SocketAddr,
     pub mcp: Option<SocketAddr>,
+    pub api: Option<SocketAddr>,
     pub database_url: String,
 }
 
@@ -101,16 +106,43 @@ pub async fn up(
         };
         mcp = Some((l, addr, mcp_cfg));
     }
+    let api = match &opts.api {
+        Some((listen, token)) => {
+            let l = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("bind {listen}"))?;
+            let a = l.local_addr()?;
+            Some((l, a, token.clone()))
+        }
+        None => None,
+    };
     cfg.validate()?;
     let store = Store::connect(&cfg.database_url, 1)
         .await
         .context("open the authorization server's database")?;
     let mut state = AppState::try_new(cfg.clone(), store)?;
     state.advisor = std::sync::Arc::new(advisor::LookalikeAdvisor::new(Default::default()));
+    // The embedded pipeline: outbox (by cursor) → event store + detectors.
+    let events: Arc<dyn regwatch_store::EventStore> = Arc::new(
+        regwatch_store::sqlite::SqliteStore::open(&opts.data_dir.join("events.db"))
+            .await
+            .context("open the event store")?,
+    );
+    let detector = regwatch_detect::Detector::new(regwatch_detect::DetectConfig::default())?;
+    let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
+        events.clone(),
+        detector,
+        None,
+    ));
+    let api_state = match &api {
+        Some((_, _, token)) => Some(regwatch_api::ApiState::new(events.clone(), token)?),
+        None => None,
+    };
     let endpoints = Endpoints {
         issuer: cfg.issuer.clone(),
         authz: authz_addr,
         mcp: mcp.as_ref().map(|m| m.1),
+        api: api.as_ref().map(|a| a.1),
         database_url: cfg.database_url.clone(),
     };
     ready(&endpoints);
@@ -123,11 +155,39 @@ pub async fn up(
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
+    let outbox = state.store.clone();
     tasks.spawn(regwatch_authz::run(
         state,
         authz_listener,
         stopped(&stop_tx),
     ));
+    if let (Some((l, _, _)), Some(api_state)) = (api, api_state) {
+        tasks.spawn(regwatch_api::run(api_state, l, stopped(&stop_tx)));
+    }
+    let (pipe_stop_tx, pipe_stop) = tokio::sync::watch::channel(false);
+    let pipeline = tokio::spawn(regwatch_pipeline::embedded::run(
+        outbox,
+        sink.clone(),
+        std::time::Duration::from_millis(100),
+        pipe_stop.clone(),
+        |_| {},
+    ));
+    let sweeper = {
+        let (sink, mut stop) = (sink.clone(), pipe_stop);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = sink.sweep(chrono::Utc::now()).await {
+                            tracing::warn!(error = %e, "detector sweep failed");
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
     if let Some((l, _, mcp_cfg)) = mcp {
         tasks.spawn(regwatch_mcp::run(mcp_cfg, l, stopped(&stop_tx)));
     }
@@ -140,6 +200,8 @@ pub async fn up(
         }
     }
     let _ = stop_tx.send(());
+    let _ = pipe_stop_tx.send(true);
+    let _ = tokio::join!(pipeline, sweeper);
     while let Some(res) = tasks.join_next().await {
         res.context("server task")?.context("server")?;
     }

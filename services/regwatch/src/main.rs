@@ -48,6 +48,9 @@ enum Cmd {
         /// Admit Client ID Metadata Documents on loopback (development only).
         #[arg(long)]
         cimd_allow_loopback_dev: bool,
+        /// Serve the read API (/v1/events, /v1/alerts) here; needs REGWATCH_API_TOKEN.
+        #[arg(long)]
+        api_listen: Option<SocketAddr>,
     },
     /// Run the authorization server alone, on the configured database.
     Authz {
@@ -131,7 +134,16 @@ async fn main() -> anyhow::Result<()> {
             authz_listen,
             mcp_listen,
             cimd_allow_loopback_dev,
+            api_listen,
         } => {
+            let api = match api_listen {
+                Some(a) => {
+                    let t = std::env::var("REGWATCH_API_TOKEN")
+                        .map_err(|_| anyhow::anyhow!("--api-listen needs REGWATCH_API_TOKEN"))?;
+                    Some((a, t))
+                }
+                None => None,
+            };
             let user = match (
                 std::env::var("REGWATCH_USER"),
                 std::env::var("REGWATCH_PASSWORD"),
@@ -150,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 authz_listen,
                 mcp_listen,
+                api,
                 cimd_allow_loopback_dev,
                 user,
             };
@@ -160,6 +173,9 @@ async fn main() -> anyhow::Result<()> {
                     println!("authorization server: {} (metadata: {}/.well-known/oauth-authorization-server)", e.authz, e.issuer);
                     if let Some(m) = e.mcp {
                         println!("MCP server: http://{m}/mcp");
+                    }
+                    if let Some(a) = e.api {
+                        println!("API: http://{a}/v1/events (bearer REGWATCH_API_TOKEN)");
                     }
                 },
                 shutdown_signal(),

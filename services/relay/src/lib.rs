@@ -202,20 +202,7 @@ impl Relay {
     /// lazily).
     pub fn new(store: Store, cfg: RelayConfig) -> Result<Self, RelayError> {
         cfg.validate()?;
-        let mut cc = ClientConfig::new();
-        for (k, v) in &cfg.librdkafka {
-            cc.set(k, v);
-        }
-        // Idempotence implies acks=all and at most 5 in flight per
-        // connection, which is what keeps per-partition order across
-        // librdkafka's internal retries; set explicitly so a reader sees it.
-        cc.set("bootstrap.servers", &cfg.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("max.in.flight.requests.per.connection", "5")
-            .set("message.timeout.ms", cfg.delivery_timeout_ms.to_string())
-            .set("linger.ms", cfg.linger_ms.to_string());
-        let producer: FutureProducer = cc.create()?;
+        let producer = producer(&cfg)?;
         Ok(Relay {
             store,
             cfg,
@@ -230,7 +217,7 @@ impl Relay {
 
     /// Publish until `shutdown` completes. Never gives up on a row: store
     /// and broker failures are retried with exponential backoff.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut delay = Duration::from_millis(self.cfg.retry_initial_ms);
         let max_delay = Duration::from_millis(self.cfg.retry_max_ms);
@@ -238,9 +225,10 @@ impl Relay {
         let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
         let mut stopping = false;
         loop {
-            let round = self.round();
-            tokio::pin!(round);
-            let outcome = tokio::select! {
+            let outcome = {
+                let round = self.round();
+                tokio::pin!(round);
+                tokio::select! {
                 biased;
                 r = &mut round => r,
                 _ = &mut shutdown => {
@@ -252,6 +240,7 @@ impl Relay {
                         Ok(r) => r,
                         Err(_) => break,
                     }
+                }
                 }
             };
             if stopping {
@@ -266,8 +255,14 @@ impl Relay {
                 Ok(None) => Duration::from_millis(self.cfg.idle_poll_ms),
                 Ok(Some(r)) => {
                     self.metrics.failed_rounds.fetch_add(1, Ordering::Relaxed);
-                    warn!(failed = r.failed, acked = r.acked.len(), backlog,
-                        retry_in_ms = delay.as_millis() as u64, "deliveries failed; retrying");
+                    self.replace_producer_if_fatal();
+                    warn!(
+                        failed = r.failed,
+                        acked = r.acked.len(),
+                        backlog,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "deliveries failed; retrying"
+                    );
                     next_delay(&mut delay, max_delay)
                 }
                 Err(e) => {
@@ -289,6 +284,21 @@ impl Relay {
         let producer = self.producer.clone();
         let _ = tokio::task::spawn_blocking(move || producer.flush(grace)).await;
         info!("relay stopped");
+    }
+
+    /// An idempotent producer that hits a fatal error (e.g. the broker lost
+    /// the producer's sequence state: a broker restarted without its log)
+    /// refuses every later record. Its unacknowledged rows are unmarked, so
+    /// a fresh producer (new producer id) simply sends them again.
+    fn replace_producer_if_fatal(&mut self) {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return;
+        };
+        warn!(error = ?code, reason = %reason, "producer failed fatally; creating a new one");
+        match producer(&self.cfg) {
+            Ok(p) => self.producer = p,
+            Err(e) => warn!(error = %e, "creating a new producer failed; retrying next round"),
+        }
     }
 
     /// One round: refresh the backlog gauge, read a batch, publish it.
@@ -413,6 +423,23 @@ impl Relay {
     }
 }
 
+fn producer(cfg: &RelayConfig) -> Result<FutureProducer, KafkaError> {
+    let mut cc = ClientConfig::new();
+    for (k, v) in &cfg.librdkafka {
+        cc.set(k, v);
+    }
+    // Idempotence implies acks=all and at most 5 in flight per connection,
+    // which is what keeps per-partition order across librdkafka's internal
+    // retries; set explicitly so a reader sees it.
+    cc.set("bootstrap.servers", &cfg.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "5")
+        .set("message.timeout.ms", cfg.delivery_timeout_ms.to_string())
+        .set("linger.ms", cfg.linger_ms.to_string());
+    cc.create()
+}
+
 fn next_delay(delay: &mut Duration, max: Duration) -> Duration {
     let d = *delay;
     *delay = (*delay * 2).min(max);
@@ -492,7 +519,12 @@ mod tests {
                 "source:10.0.0.9",
                 Some("1"),
             ),
-            (None, r#"{"schema_version":2,"source":null}"#, "0190-e", Some("2")),
+            (
+                None,
+                r#"{"schema_version":2,"source":null}"#,
+                "0190-e",
+                Some("2"),
+            ),
             (Some(""), "not json", "0190-e", None),
         ];
         for (client, payload, key, version) in cases {
@@ -505,7 +537,8 @@ mod tests {
     #[test]
     fn config_errors_name_the_key() {
         assert!(RelayConfig::default().validate().is_ok());
-        let cases: Vec<(fn(&mut RelayConfig), &str)> = vec![
+        type Edit = fn(&mut RelayConfig);
+        let cases: Vec<(Edit, &str)> = vec![
             (|c| c.brokers.clear(), "relay.brokers"),
             (|c| c.batch_size = 0, "relay.batch_size"),
             (|c| c.retry_max_ms = 1, "relay.retry_max_ms"),

@@ -277,7 +277,7 @@ impl ClickHouseStore {
     pub async fn connect(url: &str, database: &str) -> Result<Self> {
         let client = Client::default().with_url(url).with_validation(false);
         migrate(&client, database).await?;
-        Ok(Self::new(client, database)?)
+        Self::new(client, database)
     }
 
     /// A store on an already migrated `database`. `client` is used with

@@ -1,0 +1,296 @@
+//! Relay → real broker → pipeline, against a `tansu` broker process that
+//! is killed and restarted mid-test.
+//!
+//! Gated on `REGWATCH_TEST_TANSU` (path to the tansu binary, built with
+//! `cargo install tansu --locked --features dynostore,postgres`). Under
+//! `CI` a missing binary fails the run; locally the test prints why it
+//! skipped.
+//!
+//! The broker runs with `memory://` storage, so a restart loses its log and
+//! the group's offsets: the pipeline is stopped before the kill and a new
+//! one reads the restarted broker from the beginning. What the restart
+//! proves is the relay's side: rows produced while the broker is gone stay
+//! unpublished, and all of them arrive once it is back.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use regwatch_authz::store::Store;
+use regwatch_pipeline::{EventSink, Pipeline, PipelineConfig, SinkError, SinkEvent};
+use regwatch_relay::{Relay, RelayConfig};
+use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
+use tokio::sync::oneshot;
+
+fn tansu_binary() -> Option<PathBuf> {
+    match std::env::var("REGWATCH_TEST_TANSU") {
+        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but REGWATCH_TEST_TANSU is not: point it at a tansu binary")
+        }
+        _ => {
+            eprintln!(
+                "skipping the tansu test: set REGWATCH_TEST_TANSU=$(command -v tansu) \
+                 (build it with `cargo install tansu --locked --features dynostore,postgres`)"
+            );
+            None
+        }
+    }
+}
+
+/// A tansu process, killed on drop.
+struct Broker {
+    child: Child,
+}
+
+impl Broker {
+    fn start(bin: &PathBuf, port: u16) -> Broker {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "tansu did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { child }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, n)| NewTopic::new(t, *n, TopicReplication::Fixed(1)))
+        .collect();
+    let results = admin
+        .create_topics(new.iter(), &AdminOptions::new())
+        .await
+        .expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+#[derive(Default)]
+struct DedupSink {
+    seen: Mutex<(HashSet<uuid::Uuid>, HashMap<String, Vec<uuid::Uuid>>, usize)>,
+}
+
+#[async_trait]
+impl EventSink for DedupSink {
+    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
+        let mut s = self
+            .seen
+            .lock()
+            .map_err(|_| SinkError::Unavailable("poisoned".into()))?;
+        for e in batch {
+            if s.0.insert(e.envelope.event_id) {
+                let c = e.envelope.client_id.clone().unwrap_or_default();
+                s.1.entry(c).or_default().push(e.envelope.event_id);
+            } else {
+                s.2 += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DedupSink {
+    fn distinct(&self) -> usize {
+        self.seen.lock().map(|s| s.0.len()).unwrap_or(0)
+    }
+}
+
+async fn record(
+    store: &Store,
+    clients: &[&str],
+    n: usize,
+    out: &mut HashMap<String, Vec<uuid::Uuid>>,
+) {
+    for i in 0..n {
+        let client = clients[i % clients.len()];
+        let mut env = Envelope::new(
+            "https://issuer.test",
+            Actor::admin("ops"),
+            EventPayload::ClientDeleted(ClientDeleted {
+                reason: "admin".into(),
+                tokens_revoked: 0,
+            }),
+            chrono::Utc::now(),
+        );
+        env.client_id = Some(client.to_string());
+        store.record_event(&env).await.expect("record");
+        out.entry(client.to_string())
+            .or_default()
+            .push(env.event_id);
+    }
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn pipeline_config(brokers: &str, group: &str) -> PipelineConfig {
+    PipelineConfig {
+        brokers: brokers.to_string(),
+        group_id: group.to_string(),
+        topic: "events".into(),
+        dlq_topic: "dlq".into(),
+        batch_max_wait_ms: 50,
+        session_timeout_ms: 6_000,
+        ..PipelineConfig::default()
+    }
+}
+
+fn start_pipeline(
+    cfg: PipelineConfig,
+    sink: Arc<DedupSink>,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), regwatch_pipeline::PipelineError>>,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let sink: Arc<dyn EventSink> = sink;
+    let p = Pipeline::new(cfg, sink).expect("pipeline config");
+    let task = tokio::spawn(p.run(async move {
+        let _ = rx.await;
+    }));
+    (tx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
+    let Some(bin) = tansu_binary() else { return };
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let broker = Broker::start(&bin, port);
+    create_topics(&brokers, &[("events", 3), ("dlq", 1)]).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("authz.db").display());
+    let store = Store::connect(&url, 1).await.expect("store");
+    let clients = ["c-a", "c-b", "c-c"];
+    let mut sent = HashMap::new();
+    record(&store, &clients, 20, &mut sent).await;
+
+    let relay = Relay::new(
+        store.clone(),
+        RelayConfig {
+            brokers: brokers.clone(),
+            topic: "events".into(),
+            delivery_timeout_ms: 1_000,
+            retry_initial_ms: 100,
+            retry_max_ms: 500,
+            idle_poll_ms: 20,
+            ..RelayConfig::default()
+        },
+    )
+    .expect("relay");
+    let metrics = relay.metrics();
+    let (relay_stop, rx) = oneshot::channel::<()>();
+    let relay_task = tokio::spawn(relay.run(async move {
+        let _ = rx.await;
+    }));
+
+    let sink = Arc::new(DedupSink::default());
+    let (p_stop, p_task) = start_pipeline(pipeline_config(&brokers, "g1"), sink.clone());
+    wait_until(
+        "20 events through the broker",
+        Duration::from_secs(60),
+        async || sink.distinct() >= 20,
+    )
+    .await;
+    let _ = p_stop.send(());
+    p_task.await.expect("pipeline task").expect("pipeline");
+
+    // The broker dies; the outbox keeps filling; nothing is marked.
+    broker.kill();
+    let failed_before = metrics.failed_rounds.load(Ordering::SeqCst);
+    record(&store, &clients, 10, &mut sent).await;
+    wait_until(
+        "failed rounds while down",
+        Duration::from_secs(30),
+        async || metrics.failed_rounds.load(Ordering::SeqCst) >= failed_before + 2,
+    )
+    .await;
+    assert_eq!(store.outbox_backlog().await.expect("backlog"), 10);
+    assert_eq!(metrics.backlog.load(Ordering::SeqCst), 10);
+
+    // Back on the same port (memory storage: an empty broker again).
+    let _broker = Broker::start(&bin, port);
+    create_topics(&brokers, &[("events", 3), ("dlq", 1)]).await;
+    wait_until(
+        "backlog drained after restart",
+        Duration::from_secs(60),
+        async || store.outbox_backlog().await.unwrap_or(-1) == 0,
+    )
+    .await;
+    let (p_stop, p_task) = start_pipeline(pipeline_config(&brokers, "g2"), sink.clone());
+    wait_until("all 30 events", Duration::from_secs(60), async || {
+        sink.distinct() >= 30
+    })
+    .await;
+    let _ = p_stop.send(());
+    p_task.await.expect("pipeline task").expect("pipeline");
+    let _ = relay_stop.send(());
+    relay_task.await.expect("relay task");
+
+    let seen = sink
+        .seen
+        .lock()
+        .map(|s| (s.1.clone(), s.2))
+        .expect("sink state");
+    assert_eq!(seen.0, sent, "per-client order, every event once");
+    assert_eq!(seen.1, 0, "no duplicate reached the sink");
+    assert_eq!(metrics.published.load(Ordering::SeqCst), 30);
+}
