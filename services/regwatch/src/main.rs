@@ -57,7 +57,14 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:8400")]
         listen: SocketAddr,
     },
-    /// Apply database migrations and exit.
+    /// Run the pipeline: Kafka (`[pipeline]`) → ClickHouse (`[store]`) + detectors.
+    Pipeline,
+    /// Run the read API on ClickHouse (`[store]`); needs REGWATCH_API_TOKEN.
+    Api {
+        #[arg(long, default_value = "127.0.0.1:8600")]
+        listen: SocketAddr,
+    },
+    /// Apply database migrations (authorization server, and ClickHouse when `[store]` is set) and exit.
     Migrate,
     /// Print the JSON Schema of the event contract.
     Schema,
@@ -95,7 +102,11 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn serve_authz(mut cfg: AuthzConfig, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve_authz(
+    mut cfg: AuthzConfig,
+    relay: Option<regwatch_relay::RelayConfig>,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("bind {listen}"))?;
@@ -118,8 +129,30 @@ async fn serve_authz(mut cfg: AuthzConfig, listen: SocketAddr) -> anyhow::Result
         "  metadata: {}/.well-known/oauth-authorization-server",
         cfg.issuer.trim_end_matches('/')
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let relay_task = match relay {
+        Some(r) => {
+            println!("  relay: outbox → {} ({})", r.brokers, r.topic);
+            let relay = regwatch_relay::Relay::new(store.clone(), r)?;
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(relay.run(async move {
+                let _ = stop.changed().await;
+            })))
+        }
+        None => {
+            eprintln!(
+                "no [relay] table: events stay in the outbox (embedded shapes read it directly)"
+            );
+            None
+        }
+    };
     let state = AppState::new(cfg, store);
-    regwatch_authz::run(state, listener, shutdown_signal()).await?;
+    let res = regwatch_authz::run(state, listener, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some(t) = relay_task {
+        let _ = t.await;
+    }
+    res?;
     Ok(())
 }
 
@@ -128,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     let cfg = AuthzConfig::load(cli.config.as_deref())?;
+    let scaled = regwatch::scaled::ScaledConfig::load(cli.config.as_deref())?;
     match cli.cmd {
         Cmd::Up {
             data_dir,
@@ -182,12 +216,46 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Cmd::Authz { listen } => serve_authz(cfg, listen).await,
+        Cmd::Authz { listen } => serve_authz(cfg, scaled.relay.clone(), listen).await,
+        Cmd::Pipeline => {
+            let pcfg = scaled
+                .pipeline
+                .clone()
+                .context("the [pipeline] table (brokers, group_id) is required")?;
+            let store = regwatch::scaled::clickhouse(scaled.store()?).await?;
+            println!("regwatch pipeline: {} → ClickHouse", pcfg.brokers);
+            regwatch::scaled::pipeline(
+                pcfg,
+                store,
+                scaled.detect.clone().unwrap_or_default(),
+                shutdown_signal(),
+            )
+            .await
+        }
+        Cmd::Api { listen } => {
+            let token =
+                std::env::var("REGWATCH_API_TOKEN").context("REGWATCH_API_TOKEN is required")?;
+            let store = regwatch::scaled::clickhouse(scaled.store()?).await?;
+            let state = regwatch_api::ApiState::new(store, &token)?;
+            let l = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("bind {listen}"))?;
+            println!("regwatch api listening on http://{}", l.local_addr()?);
+            regwatch_api::run(state, l, shutdown_signal()).await?;
+            Ok(())
+        }
         Cmd::Migrate => {
             Store::connect(&cfg.database_url, 1)
                 .await
                 .context("migrate")?;
             println!("migrations applied to {}", redact(&cfg.database_url));
+            if let Some(s) = &scaled.store {
+                regwatch::scaled::clickhouse(s).await?;
+                println!(
+                    "ClickHouse migrations applied to {}/{}",
+                    s.clickhouse_url, s.clickhouse_database
+                );
+            }
             Ok(())
         }
         Cmd::Schema => {

@@ -74,6 +74,13 @@ pub struct RelayConfig {
     /// On shutdown, how long to wait for the deliveries already in flight
     /// before leaving them unmarked (they are sent again on restart).
     pub shutdown_grace_ms: u64,
+    /// Replace the producer after this many rounds in a row in which
+    /// nothing was acknowledged (0: never, except on a fatal error). A
+    /// broker that lost the producer's id (restarted without its log)
+    /// answers `UNKNOWN_PRODUCER_ID` for ever to librdkafka's epoch bumps;
+    /// a new producer gets a new id. Safe: a fully failed round leaves
+    /// nothing in flight, and its rows are unmarked.
+    pub replace_producer_after_failed_rounds: u32,
     /// Extra librdkafka properties (e.g. `security.protocol`). May not
     /// override the ones the delivery guarantees rest on.
     pub librdkafka: BTreeMap<String, String>,
@@ -91,6 +98,7 @@ impl Default for RelayConfig {
             retry_initial_ms: 200,
             retry_max_ms: 30_000,
             shutdown_grace_ms: 5_000,
+            replace_producer_after_failed_rounds: 5,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -170,6 +178,8 @@ pub struct RelayMetrics {
     pub delivery_failures: AtomicU64,
     /// Rounds that failed (broker or store) and were retried after backoff.
     pub failed_rounds: AtomicU64,
+    /// Producers replaced after a fatal error or a run of failed rounds.
+    pub producer_replacements: AtomicU64,
 }
 
 /// What one round did.
@@ -224,6 +234,7 @@ impl Relay {
         info!(topic = %self.cfg.topic, "relay started");
         let grace = Duration::from_millis(self.cfg.shutdown_grace_ms);
         let mut stopping = false;
+        let mut failed_in_a_row = 0u32;
         loop {
             let outcome = {
                 let round = self.round();
@@ -250,12 +261,24 @@ impl Relay {
             let wait = match outcome {
                 Ok(Some(r)) if r.failed == 0 => {
                     delay = Duration::from_millis(self.cfg.retry_initial_ms);
+                    failed_in_a_row = 0;
                     continue;
                 }
                 Ok(None) => Duration::from_millis(self.cfg.idle_poll_ms),
                 Ok(Some(r)) => {
                     self.metrics.failed_rounds.fetch_add(1, Ordering::Relaxed);
-                    self.replace_producer_if_fatal();
+                    failed_in_a_row = if r.acked.is_empty() {
+                        failed_in_a_row + 1
+                    } else {
+                        0
+                    };
+                    let limit = self.cfg.replace_producer_after_failed_rounds;
+                    if limit > 0 && failed_in_a_row >= limit {
+                        failed_in_a_row = 0;
+                        self.replace_producer("no acknowledgement for several rounds");
+                    } else {
+                        self.replace_producer_if_fatal();
+                    }
                     warn!(
                         failed = r.failed,
                         acked = r.acked.len(),
@@ -294,9 +317,19 @@ impl Relay {
         let Some((code, reason)) = self.producer.client().fatal_error() else {
             return;
         };
-        warn!(error = ?code, reason = %reason, "producer failed fatally; creating a new one");
+        warn!(error = ?code, reason = %reason, "producer failed fatally");
+        self.replace_producer("fatal error");
+    }
+
+    fn replace_producer(&mut self, why: &str) {
         match producer(&self.cfg) {
-            Ok(p) => self.producer = p,
+            Ok(p) => {
+                info!(why, "new producer");
+                self.metrics
+                    .producer_replacements
+                    .fetch_add(1, Ordering::Relaxed);
+                self.producer = p;
+            }
             Err(e) => warn!(error = %e, "creating a new producer failed; retrying next round"),
         }
     }

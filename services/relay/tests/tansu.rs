@@ -4,7 +4,8 @@
 //! Gated on `REGWATCH_TEST_TANSU` (path to the tansu binary, built with
 //! `cargo install tansu --locked --features dynostore,postgres`). Under
 //! `CI` a missing binary fails the run; locally the test prints why it
-//! skipped.
+//! skipped. `REGWATCH_TEST_RDKAFKA_DEBUG=eos,protocol` turns on librdkafka debug
+//! logs for the relay (with `RUST_LOG=debug`).
 //!
 //! The broker runs with `memory://` storage, so a restart loses its log and
 //! the group's offsets: the pipeline is stopped before the kill and a new
@@ -117,9 +118,12 @@ async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     }
 }
 
+/// (ids seen, first-seen ids per client, duplicates)
+type Seen = (HashSet<uuid::Uuid>, HashMap<String, Vec<uuid::Uuid>>, usize);
+
 #[derive(Default)]
 struct DedupSink {
-    seen: Mutex<(HashSet<uuid::Uuid>, HashMap<String, Vec<uuid::Uuid>>, usize)>,
+    seen: Mutex<Seen>,
 }
 
 #[async_trait]
@@ -211,6 +215,10 @@ fn start_pipeline(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
     let Some(bin) = tansu_binary() else { return };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
     let broker = Broker::start(&bin, port);
@@ -228,10 +236,13 @@ async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
         RelayConfig {
             brokers: brokers.clone(),
             topic: "events".into(),
-            delivery_timeout_ms: 1_000,
+            delivery_timeout_ms: 5_000,
             retry_initial_ms: 100,
             retry_max_ms: 500,
             idle_poll_ms: 20,
+            librdkafka: std::env::var("REGWATCH_TEST_RDKAFKA_DEBUG")
+                .map(|d| [("debug".to_string(), d)].into_iter().collect())
+                .unwrap_or_default(),
             ..RelayConfig::default()
         },
     )

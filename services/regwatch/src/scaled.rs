@@ -1,0 +1,102 @@
+//! The scaled shape's wiring: `regwatch authz` (with the outbox relay to
+//! Kafka), `regwatch pipeline` (Kafka → ClickHouse + detectors) and
+//! `regwatch api` (reads ClickHouse), each a separate process configured by
+//! the same file and environment.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use regwatch_store::EventStore;
+use serde::Deserialize;
+
+/// Where the scaled shape keeps events and alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// ClickHouse HTTP URL, e.g. `http://127.0.0.1:8123`.
+    pub clickhouse_url: String,
+    /// Database; created and migrated at start.
+    #[serde(default = "default_database")]
+    pub clickhouse_database: String,
+}
+
+fn default_database() -> String {
+    "regwatch".into()
+}
+
+/// The tables of the configuration file beside `[authz]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ScaledConfig {
+    /// `[relay]`: publish the authorization server's outbox to Kafka.
+    pub relay: Option<regwatch_relay::RelayConfig>,
+    /// `[pipeline]`: the Kafka consumer.
+    pub pipeline: Option<regwatch_pipeline::PipelineConfig>,
+    /// `[store]`: ClickHouse.
+    pub store: Option<StoreConfig>,
+    /// `[detect]`: thresholds, protected names, allowlists.
+    pub detect: Option<regwatch_detect::DetectConfig>,
+}
+
+impl ScaledConfig {
+    /// The `[relay]`, `[pipeline]`, `[store]`, `[detect]` tables of `file`,
+    /// with `REGWATCH_<TABLE>__<KEY>` environment overrides.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use figment::providers::{Env, Format, Toml};
+        let mut fig = figment::Figment::new();
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file(f));
+        }
+        let fig = fig.merge(Env::prefixed("REGWATCH_").split("__"));
+        fn table<T: serde::de::DeserializeOwned>(
+            fig: &figment::Figment,
+            name: &str,
+        ) -> anyhow::Result<Option<T>> {
+            if fig.find_value(name).is_err() {
+                return Ok(None);
+            }
+            fig.extract_inner(name)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("[{name}]: {e}"))
+        }
+        Ok(ScaledConfig {
+            relay: table(&fig, "relay")?,
+            pipeline: table(&fig, "pipeline")?,
+            store: table(&fig, "store")?,
+            detect: table(&fig, "detect")?,
+        })
+    }
+
+    pub fn store(&self) -> anyhow::Result<&StoreConfig> {
+        self.store
+            .as_ref()
+            .context("the [store] table (clickhouse_url) is required for this command")
+    }
+}
+
+/// Open (and migrate) the ClickHouse store.
+pub async fn clickhouse(cfg: &StoreConfig) -> anyhow::Result<Arc<dyn regwatch_store::EventStore>> {
+    let s = regwatch_store::clickhouse::ClickHouseStore::connect(
+        &cfg.clickhouse_url,
+        &cfg.clickhouse_database,
+    )
+    .await
+    .with_context(|| format!("connect to ClickHouse at {}", cfg.clickhouse_url))?;
+    s.check_schema().await?.into_result()?;
+    Ok(Arc::new(s))
+}
+
+/// Kafka → store + detectors, until `shutdown`.
+pub async fn pipeline(
+    cfg: regwatch_pipeline::PipelineConfig,
+    store: Arc<dyn regwatch_store::EventStore>,
+    detect: regwatch_detect::DetectConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let detector = regwatch_detect::Detector::new(detect)?;
+    let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
+        store, detector, None,
+    ));
+    regwatch_pipeline::run(cfg, sink, shutdown).await?;
+    Ok(())
+}
