@@ -20,8 +20,8 @@ use regwatch_store::{EventStore, StoredEvent};
 
 use crate::sink::{EventSink, SinkError, SinkEvent};
 
-/// Something that publishes alerts further (Kafka `regwatch.alerts.v1`);
-/// optional.
+/// Something that publishes alerts further (Kafka `regwatch.alerts.v1`,
+/// see [`crate::alerts`]); optional.
 #[async_trait]
 pub trait AlertPublisher: Send + Sync {
     async fn publish(&self, alerts: &[Alert]) -> Result<(), SinkError>;

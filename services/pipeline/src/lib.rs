@@ -38,6 +38,7 @@
 //! - [`sink`]: the [`EventSink`] trait the batches are written through.
 //! - `consumer`: the loop, the rebalance hook and the dead-letter writer.
 
+pub mod alerts;
 pub mod analyze;
 pub mod config;
 mod consumer;

@@ -94,6 +94,11 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
             TopicReplication::Fixed(1),
         ),
         NewTopic::new(regwatch_schemas::DLQ_TOPIC, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(
+            regwatch_schemas::ALERTS_TOPIC,
+            1,
+            TopicReplication::Fixed(1),
+        ),
     ];
     for r in admin
         .create_topics(topics.iter(), &AdminOptions::new())
