@@ -200,18 +200,6 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
             expected += 1;
         }
     }
-    // A lookalike, for the detectors.
-    let fake: Value = http
-        .post(format!("{issuer}/register"))
-        .json(&json!({"client_name": "Cl\u{0430}ude", "redirect_uris": ["https://claude-login.example.org/cb"], "token_endpoint_auth_method": "none"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    expected += 1;
-
     let t = Instant::now();
     loop {
         let n = events.count_events().await.unwrap();
@@ -255,7 +243,19 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
         };
         assert_eq!(types, want, "client {i}");
     }
-    // The detectors ran on the scaled path too.
+    // A lookalike, for the detectors.
+    let sent_fake = Instant::now();
+    let fake: Value = http
+        .post(format!("{issuer}/register"))
+        .json(&json!({"client_name": "Cl\u{0430}ude", "redirect_uris": ["https://claude-login.example.org/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // The detectors ran on the scaled path too, within the latency budget.
     let fake_id = fake["client_id"].as_str().unwrap();
     let t = Instant::now();
     loop {
@@ -270,13 +270,24 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
             .iter()
             .any(|a| a.kind == regwatch_schemas::AlertKind::NameImpersonation)
         {
+            let latency = sent_fake.elapsed();
+            eprintln!("scaled alert latency (registration sent → alert readable in ClickHouse): {latency:?}");
+            assert!(
+                latency < Duration::from_secs(1),
+                "alert latency {latency:?} over the 1 s budget"
+            );
             break;
         }
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "no impersonation alert in ClickHouse"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        events.count_events().await.unwrap(),
+        expected + 1,
+        "the lookalike's event, once"
+    );
     let _ = stop_tx.send(true);
 }

@@ -92,7 +92,7 @@ impl Default for RelayConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: regwatch_schemas::EVENTS_TOPIC.into(),
             batch_size: 500,
-            idle_poll_ms: 200,
+            idle_poll_ms: 50,
             delivery_timeout_ms: 120_000,
             linger_ms: 5,
             retry_initial_ms: 200,
