@@ -155,10 +155,10 @@ fn generate(n: usize) -> Vec<(String, String)> {
         "query_db",
     ];
     let agents = [
-        "Claude-User/1.0 (+https://support.anthropic.com/)",
-        "node-fetch/3.3.2 @modelcontextprotocol/sdk 1.32.0",
-        "python-httpx/0.27.2 mcp/1.9.4",
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
+        "Claude-User/1.0",
+        "node-fetch/3.3.2",
+        "python-httpx/0.27.2",
+        "Mozilla/5.0 (X11; Linux x86_64)",
     ];
     let resource = "https://mcp.example.com/mcp".to_string();
     let mut out = Vec::with_capacity(n);
@@ -343,8 +343,27 @@ async fn create_topics(brokers: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Counts delivery reports: a record is produced only when acknowledged.
+#[derive(Default)]
+struct Acks {
+    ok: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl rdkafka::ClientContext for Acks {}
+
+impl rdkafka::producer::ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        match r {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
 fn produce(env: &Env, events: &[(String, String)]) -> Result<Row, BoxError> {
-    let producer: BaseProducer = ClientConfig::new()
+    let producer: BaseProducer<Acks> = ClientConfig::new()
         .set("bootstrap.servers", &env.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -352,7 +371,7 @@ fn produce(env: &Env, events: &[(String, String)]) -> Result<Row, BoxError> {
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
-        .create()?;
+        .create_with_context(Acks::default())?;
     let a = env.snap();
     for (key, json) in events {
         let mut rec = BaseRecord::to(regwatch_schemas::EVENTS_TOPIC)
@@ -413,7 +432,9 @@ async fn consume_ceiling(env: &Env, n: usize) -> Result<Row, BoxError> {
     let mut ok = 0usize;
     let mut seen = 0usize;
     while seen < n {
-        let m = consumer.recv().await?;
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .map_err(|_| format!("ceiling: read {seen} of {n}, then nothing for 60 s"))??;
         first.get_or_insert_with(Instant::now);
         seen += 1;
         if let Some(p) = m.payload() {

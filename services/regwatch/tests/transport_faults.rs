@@ -262,15 +262,13 @@ impl OwnClickHouse {
 
 impl Drop for OwnClickHouse {
     fn drop(&mut self) {
+        // Its data directory is thrown away: SIGKILL, no graceful shutdown.
         // Never panic in drop (it may run while unwinding).
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             let t = Instant::now();
-            while alive(pid) && t.elapsed() < Duration::from_secs(15) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if alive(pid) {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            while alive(pid) && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
     }
@@ -666,11 +664,12 @@ async fn clickhouse_down_for_a_while_under_load() {
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // ClickHouse goes away for 30 s.
+    // ClickHouse goes away for 30 s after it exits.
     let outage = Duration::from_secs(30);
     let failures_before = m.sink_failures.load(Ordering::SeqCst);
     let down = Instant::now();
     ch.stop(Duration::from_secs(20));
+    let exit_took = down.elapsed();
     let paused_after = wait_until(
         "the pipeline to pause",
         Duration::from_secs(20),
@@ -682,8 +681,11 @@ async fn clickhouse_down_for_a_while_under_load() {
     .await;
     let written_at_pause = m.written.load(Ordering::SeqCst);
     let consumed_at_pause = m.consumed.load(Ordering::SeqCst);
-    // While it is down: stays paused, writes nothing, keeps retrying.
-    while down.elapsed() < outage {
+    let published_at_pause = authz.relay.published.load(Ordering::SeqCst);
+    // While it is down (counted from the exit: 18.16 takes 10-15 s to
+    // shut down): stays paused, writes nothing, keeps retrying.
+    let gone = Instant::now();
+    while gone.elapsed() < outage {
         assert!(m.paused.load(Ordering::SeqCst), "unpaused while down");
         assert_eq!(m.written.load(Ordering::SeqCst), written_at_pause);
         assert!(
@@ -694,7 +696,17 @@ async fn clickhouse_down_for_a_while_under_load() {
     }
     let failures_down = m.sink_failures.load(Ordering::SeqCst) - failures_before;
     let consumed_down = m.consumed.load(Ordering::SeqCst) - consumed_at_pause;
-    let backlog_sent = authz.relay.published.load(Ordering::SeqCst);
+    // Paused means not reading either: what the relay published while
+    // ClickHouse was down stays in Kafka, not in this process.
+    let published_down = authz.relay.published.load(Ordering::SeqCst) - published_at_pause;
+    assert!(
+        published_down >= 100,
+        "too little reached Kafka while ClickHouse was down: {published_down}"
+    );
+    assert!(
+        consumed_down * 10 <= published_down,
+        "consumed {consumed_down} of {published_down} records it could not store"
+    );
     assert!(failures_down >= 3, "retried while down: {failures_down}");
 
     // Back, same data directory and ports; then the load stops.
@@ -714,7 +726,7 @@ async fn clickhouse_down_for_a_while_under_load() {
     assert!(n_load >= 100, "load too light to mean anything: {n_load}");
 
     // Lag recovers: everything in ClickHouse within 60 s of the restart.
-    wait_until(
+    let caught_up = wait_until(
         "every event in ClickHouse after the restart",
         Duration::from_secs(60),
         async || match events.count_events().await {
@@ -726,6 +738,7 @@ async fn clickhouse_down_for_a_while_under_load() {
         },
     )
     .await;
+    let recovered = restarted.elapsed();
     wait_until(
         "the pipeline to resume",
         Duration::from_secs(10),
@@ -737,26 +750,37 @@ async fn clickhouse_down_for_a_while_under_load() {
     let rss_after = vm_rss_kib();
     let growth_mib = rss_after.saturating_sub(rss_before) / 1024;
     eprintln!(
-        "clickhouse_down: {n_load} registrations under load, ClickHouse down {down_for:?}, \
-         paused {paused_after:?} after stop, {failures_down} sink failures and {consumed_down} \
-         records consumed while down ({backlog_sent} published by then), caught up \
-         {caught_up:?} after restart; RSS {} -> {} MiB (+{growth_mib}); total {:?}",
+        "clickhouse_down: {n_load} registrations under load; ClickHouse down \
+         {down_for:?}, exited {exit_took:?} after SIGTERM, pipeline paused \
+         {paused_after:?} later; while down {failures_down} sink failures, \
+         {consumed_down} consumed, {published_down} published; caught up {:?} \
+         after restart ({caught_up:?} after the load stopped); RSS {} -> {} MiB \
+         (+{growth_mib}); total {:?}",
+        recovered,
         rss_before / 1024,
         rss_after / 1024,
         t0.elapsed()
     );
-    // Memory: the events of the whole outage are ~{n_load} × ~1 KiB, well
-    // under 4 MiB, and the pipeline holds at most one batch while paused.
-    // The bound is set far above what that needs (allocator arenas of the
-    // runtime, rdkafka and reqwest threads account for the noise), and low
-    // enough to catch a leak per retry or per record: a retry that kept a
-    // copy of the batch each time, or a consumer that buffered without
-    // pausing at production batch sizes, would cross it.
+    // Memory. Measured here: +6 to +11 MiB across the whole test (the
+    // baseline is taken after the warm-up, so threads and connection
+    // pools already exist). The bound, 32 MiB, is ~3x that. It is not a
+    // proof of boundedness at this volume (the outage's ~2k events are
+    // ~2 MiB raw); the counters above are that proof (paused, nothing
+    // consumed while paused). The bound catches gross growth: a copy of the
+    // batch kept per retry, a per-retry client or connection leak, or
+    // librdkafka prefetching without pause (queued.min.messages = 200k).
     assert!(
-        growth_mib < 64,
+        growth_mib < 32,
         "resident memory grew by {growth_mib} MiB across the outage"
     );
+    let t = Instant::now();
     pipeline.stop().await;
+    let pipeline_stop = t.elapsed();
+    drop(ch);
+    eprintln!(
+        "clickhouse_down: pipeline stopped in {pipeline_stop:?}, teardown {:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
