@@ -1,0 +1,274 @@
+//! The pipeline killed at random points, many times, still ends exactly
+//! once. Real parts: the `regwatch pipeline` binary (SIGKILL, no chance to
+//! flush or commit), a tansu broker, ClickHouse 18.16. Some rounds run two
+//! pipeline processes in one group, so partitions move between them
+//! (rebalances) while batches are in flight.
+//!
+//! Exactly once is checked three ways on the server: rows after dedup
+//! (`FINAL`), distinct `event_id`s, and the per-minute rollup that a
+//! materialized view fills from every insert (a duplicate ever inserted
+//! would show there). Per-client order is checked through the store API.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use regwatch_schemas::{Actor, Envelope, EventPayload, ToolCalled, ToolDecision};
+use regwatch_store::EventQuery;
+
+const CLIENTS: usize = 20;
+const PER_CLIENT: usize = 500;
+
+fn env_or_skip(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set in CI"),
+        _ => {
+            eprintln!("skipping: set {name} (see README, Testing)");
+            None
+        }
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A small deterministic generator: the kill points differ per round but
+/// a failing run can be replayed from the printed seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn pipeline(brokers: &str, group: &str, ch: &str, db: &str) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_regwatch"))
+            .arg("pipeline")
+            .env("REGWATCH_PIPELINE__BROKERS", brokers)
+            .env("REGWATCH_PIPELINE__GROUP_ID", group)
+            // Small batches, so a kill usually lands between a store write
+            // and its commit, or in the middle of a batch.
+            .env("REGWATCH_PIPELINE__BATCH_MAX_EVENTS", "37")
+            .env("REGWATCH_PIPELINE__BATCH_MAX_WAIT_MS", "20")
+            .env("REGWATCH_PIPELINE__SESSION_TIMEOUT_MS", "6000")
+            .env("REGWATCH_STORE__CLICKHOUSE_URL", ch)
+            .env("REGWATCH_STORE__CLICKHOUSE_DATABASE", db)
+            .env("REGWATCH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn regwatch pipeline"),
+    )
+}
+
+async fn ch_number(http: &reqwest::Client, url: &str, sql: String) -> u64 {
+    let r = http.post(url).body(sql.clone()).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{sql}: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_killed_many_times_ends_exactly_once() {
+    let (Some(tansu), Some(ch)) = (
+        env_or_skip("REGWATCH_TEST_TANSU"),
+        env_or_skip("REGWATCH_TEST_CLICKHOUSE_URL"),
+    ) else {
+        return;
+    };
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let _broker = Killed(
+        Command::new(&tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "tansu did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let brokers = format!("127.0.0.1:{port}");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let topics = [
+        NewTopic::new(
+            regwatch_schemas::EVENTS_TOPIC,
+            3,
+            TopicReplication::Fixed(1),
+        ),
+        NewTopic::new(regwatch_schemas::DLQ_TOPIC, 1, TopicReplication::Fixed(1)),
+        NewTopic::new(
+            regwatch_schemas::ALERTS_TOPIC,
+            1,
+            TopicReplication::Fixed(1),
+        ),
+    ];
+    for r in admin
+        .create_topics(topics.iter(), &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+
+    // The events, produced up front: CLIENTS clients, PER_CLIENT each, in order.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    let mut expected: Vec<Vec<String>> = vec![Vec::new(); CLIENTS];
+    let base = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let mut bodies: Vec<(String, Vec<u8>)> = Vec::with_capacity(CLIENTS * PER_CLIENT);
+    for i in 0..PER_CLIENT {
+        for (c, ids) in expected.iter_mut().enumerate() {
+            let client = format!("crash-client-{c:02}");
+            let payload = EventPayload::ToolCalled(ToolCalled {
+                tool: "get_item".into(),
+                decision: ToolDecision::Allowed,
+                deciding_scope: Some("mcp:read".into()),
+                resource: "http://127.0.0.1:8500/mcp".into(),
+                user_id: Some("alice".into()),
+                reason: None,
+            });
+            let at = base + chrono::Duration::milliseconds((i * CLIENTS + c) as i64);
+            let mut e = Envelope::new("http://127.0.0.1:8400", Actor::client(&client), payload, at);
+            e.client_id = Some(client.clone());
+            ids.push(e.event_id.to_string());
+            bodies.push((client, serde_json::to_vec(&e).unwrap()));
+        }
+    }
+    // In flight together; the idempotent producer keeps per-partition order.
+    let sends: Vec<_> = bodies
+        .iter()
+        .map(|(k, b)| {
+            producer.send(
+                FutureRecord::to(regwatch_schemas::EVENTS_TOPIC)
+                    .key(k.as_bytes())
+                    .payload(b),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for s in sends {
+        s.await.unwrap();
+    }
+    let total = (CLIENTS * PER_CLIENT) as u64;
+
+    let db = format!("rw_crash_{}", uuid::Uuid::now_v7().simple());
+    let group = format!("crash-{}", uuid::Uuid::now_v7().simple());
+    // Create the database and tables once, so every process starts equal.
+    let store = regwatch::scaled::clickhouse(&regwatch::scaled::StoreConfig {
+        clickhouse_url: ch.clone(),
+        clickhouse_database: db.clone(),
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut rng = Lcg(seed);
+
+    // Rounds: start one or two processes, kill -9 after a random time.
+    let mut kills = 0;
+    for round in 0..8 {
+        let two = round % 3 == 1;
+        let a = pipeline(&brokers, &group, &ch, &db);
+        let b = two.then(|| pipeline(&brokers, &group, &ch, &db));
+        tokio::time::sleep(Duration::from_millis(1200 + rng.below(1500))).await;
+        drop(a);
+        kills += 1;
+        if let Some(b) = b {
+            // The survivor takes the partitions over, then dies too.
+            tokio::time::sleep(Duration::from_millis(300 + rng.below(1500))).await;
+            drop(b);
+            kills += 1;
+        }
+        let stored = store.count_events().await.unwrap();
+        eprintln!("round {round}: {stored}/{total} stored after {kills} kills");
+        if stored == total {
+            break;
+        }
+    }
+    // The last one runs to the end.
+    let _last = pipeline(&brokers, &group, &ch, &db);
+    let t = Instant::now();
+    while store.count_events().await.unwrap() < total {
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the pipeline did not finish after the kills"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        kills >= 3,
+        "the test killed the pipeline only {kills} times"
+    );
+
+    let q = |sql: String| ch_number(&http, &ch, sql);
+    let final_rows = q(format!("SELECT count() FROM {db}.events FINAL")).await;
+    let distinct = q(format!("SELECT uniqExact(event_id) FROM {db}.events")).await;
+    let rollup = q(format!("SELECT sum(events) FROM {db}.events_per_minute")).await;
+    assert_eq!(
+        (final_rows, distinct, rollup),
+        (total, total, total),
+        "(rows FINAL, distinct, rollup) after {kills} kills"
+    );
+
+    for (c, ids) in expected.iter().enumerate() {
+        let page = store
+            .query_events(&EventQuery {
+                client_id: Some(format!("crash-client-{c:02}")),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let got: Vec<String> = page.events.iter().map(|e| e.event_id.to_string()).collect();
+        assert_eq!(&got, ids, "client {c}: every event once, in order");
+    }
+}
