@@ -179,6 +179,35 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
             bodies.push((client, serde_json::to_vec(&e).unwrap()));
         }
     }
+    // Poison, spread through the stream: each must reach the dead-letter
+    // topic with its reason while the pipeline keeps going.
+    let mut deep = String::new();
+    for _ in 0..200 {
+        deep.push('[');
+    }
+    let mut unknown_version = serde_json::to_value(Envelope::new(
+        "http://127.0.0.1:8400",
+        Actor::client("poison"),
+        EventPayload::ClientDeleted(regwatch_schemas::ClientDeleted {
+            reason: "x".into(),
+            tokens_revoked: 0,
+        }),
+        base,
+    ))
+    .unwrap();
+    unknown_version["schema_version"] = 99.into();
+    let poison: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid_json", b"{not json".to_vec()),
+        (
+            "unknown_schema_version",
+            serde_json::to_vec(&unknown_version).unwrap(),
+        ),
+        ("oversized", vec![b' '; 200 * 1024]),
+        ("too_deep", deep.into_bytes()),
+    ];
+    for (i, (_, p)) in poison.iter().enumerate() {
+        bodies.insert(1 + i * 2500, (format!("poison-{i}"), p.clone()));
+    }
     // In flight together; the idempotent producer keeps per-partition order.
     let sends: Vec<_> = bodies
         .iter()
@@ -257,6 +286,39 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         (final_rows, distinct, rollup),
         (total, total, total),
         "(rows FINAL, distinct, rollup) after {kills} kills"
+    );
+
+    // The dead-letter topic holds each poison record, with its reason.
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Headers;
+    use rdkafka::Message;
+    let dlq: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("dlq-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    dlq.subscribe(&[regwatch_schemas::DLQ_TOPIC]).unwrap();
+    let mut reasons = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reasons.len() < poison.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = tokio::time::timeout(left, dlq.recv())
+            .await
+            .expect("dead-letter records")
+            .unwrap();
+        let headers = m.headers().expect("dead-letter headers");
+        for h in headers.iter() {
+            if h.key == "dlq_reason" {
+                reasons.insert(String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned());
+            }
+        }
+    }
+    let want: std::collections::BTreeSet<String> =
+        poison.iter().map(|(r, _)| r.to_string()).collect();
+    assert_eq!(
+        reasons, want,
+        "one dead letter per poison record, with its reason"
     );
 
     for (c, ids) in expected.iter().enumerate() {
