@@ -16,6 +16,9 @@
 //! ClickHouse CPU are reported beside it: on this machine all three share
 //! the same 2 cores.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,6 +9,11 @@
 //! - `regwatch schema`: print the event contract's JSON Schema.
 
 use std::net::SocketAddr;
+
+/// mimalloc: the pipeline and the authorization server allocate per event
+/// and per request; measured in BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use anyhow::Context;
