@@ -141,7 +141,7 @@ fn fmt_n(x: f64) -> String {
 /// weighted towards tool calls and tokens, `occurred_at` 1 ms apart (so a
 /// batch covers a narrow time range, as live traffic does).
 fn generate(n: usize) -> Vec<(String, String)> {
-    let mut rng = Rng::new(0x6265_6e63_68);
+    let mut rng = Rng::new(0x0062_656e_6368);
     let base: DateTime<Utc> = Utc
         .with_ymd_and_hms(2026, 11, 22, 0, 0, 0)
         .single()
