@@ -1,4 +1,5 @@
-//! The scaled shape end to end on real parts: registrations, updates and
+//! The scaled shape end to end on real parts (authorization server on
+//! PostgreSQL when `REGWATCH_TEST_PG_URL` is set, as in CI): registrations, updates and
 //! deletions through the authorization server's HTTP API → outbox → relay
 //! → a real Kafka-protocol broker (tansu) → pipeline → a real ClickHouse
 //! (18.16), exactly once (count = distinct event_id = N) and in per-client
@@ -108,10 +109,32 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
         r.unwrap();
     }
 
-    // The authorization server with its relay.
+    // The authorization server with its relay, on PostgreSQL as the scaled
+    // shape runs it (a fresh database), or SQLite outside CI without one.
     let dir = tempfile::tempdir().unwrap();
+    let database_url = match std::env::var("REGWATCH_TEST_PG_URL") {
+        Ok(base) => {
+            sqlx::any::install_default_drivers();
+            let db = format!("scaled_{}", uuid::Uuid::now_v7().simple());
+            let admin = sqlx::AnyPool::connect(&base).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {db}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            format!("{}/{db}", base.rsplit_once('/').unwrap().0)
+        }
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("REGWATCH_TEST_PG_URL is not set in CI")
+        }
+        Err(_) => format!("sqlite://{}", dir.path().join("authz.db").display()),
+    };
+    eprintln!(
+        "authorization server database: {}",
+        database_url.split('@').next_back().unwrap_or("")
+    );
     let mut cfg = regwatch_authz::AuthzConfig {
-        database_url: format!("sqlite://{}", dir.path().join("authz.db").display()),
+        database_url,
         ..Default::default()
     };
     cfg.rate_limit.per_minute = 0;
