@@ -94,8 +94,16 @@ pub async fn pipeline(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let detector = regwatch_detect::Detector::new(detect)?;
+    // Alerts go to regwatch.alerts.v1 too, after they are stored.
+    let publisher: Arc<dyn regwatch_pipeline::analyze::AlertPublisher> =
+        Arc::new(regwatch_pipeline::alerts::KafkaAlertPublisher::new(
+            &cfg.brokers,
+            regwatch_schemas::ALERTS_TOPIC,
+        )?);
     let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
-        store, detector, None,
+        store,
+        detector,
+        Some(publisher),
     ));
     regwatch_pipeline::run(cfg, sink, shutdown).await?;
     Ok(())

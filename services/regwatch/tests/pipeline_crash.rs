@@ -9,12 +9,12 @@
 //! materialized view fills from every insert (a duplicate ever inserted
 //! would show there). Per-client order is checked through the store API.
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use common::{create_topics, env_or_skip, TansuBroker};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use regwatch_schemas::{Actor, Envelope, EventPayload, ToolCalled, ToolDecision};
@@ -23,17 +23,7 @@ use regwatch_store::EventQuery;
 const CLIENTS: usize = 20;
 const PER_CLIENT: usize = 500;
 
-fn env_or_skip(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set in CI"),
-        _ => {
-            eprintln!("skipping: set {name} (see README, Testing)");
-            None
-        }
-    }
-}
-
+/// A child process killed (SIGKILL) on drop.
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -41,14 +31,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A small deterministic generator: the kill points differ per round but
@@ -97,59 +79,14 @@ async fn ch_number(http: &reqwest::Client, url: &str, sql: String) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_killed_many_times_ends_exactly_once() {
     let (Some(tansu), Some(ch)) = (
-        env_or_skip("REGWATCH_TEST_TANSU"),
-        env_or_skip("REGWATCH_TEST_CLICKHOUSE_URL"),
+        env_or_skip("REGWATCH_TEST_TANSU", "see README, Testing"),
+        env_or_skip("REGWATCH_TEST_CLICKHOUSE_URL", "see README, Testing"),
     ) else {
         return;
     };
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let _broker = Killed(
-        Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "tansu did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let brokers = format!("127.0.0.1:{port}");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
-    let topics = [
-        NewTopic::new(
-            regwatch_schemas::EVENTS_TOPIC,
-            3,
-            TopicReplication::Fixed(1),
-        ),
-        NewTopic::new(regwatch_schemas::DLQ_TOPIC, 1, TopicReplication::Fixed(1)),
-        NewTopic::new(
-            regwatch_schemas::ALERTS_TOPIC,
-            1,
-            TopicReplication::Fixed(1),
-        ),
-    ];
-    for r in admin
-        .create_topics(topics.iter(), &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
+    let broker = TansuBroker::start(&tansu);
+    let brokers = broker.brokers();
+    create_topics(&brokers).await;
 
     // The events, produced up front: CLIENTS clients, PER_CLIENT each, in order.
     let producer: FutureProducer = ClientConfig::new()

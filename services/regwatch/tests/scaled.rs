@@ -8,43 +8,14 @@
 //! Needs `REGWATCH_TEST_TANSU` (a tansu binary) and
 //! `REGWATCH_TEST_CLICKHOUSE_URL`; under `CI` their absence fails the run.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use common::{create_topics, env_or_skip, TansuBroker};
 use rdkafka::config::ClientConfig;
 use regwatch_store::{AlertQuery, EventQuery};
 use serde_json::{json, Value};
-
-fn env_or_skip(name: &str, fix: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set in CI"),
-        _ => {
-            eprintln!("skipping: set {name} ({fix})");
-            None
-        }
-    }
-}
-
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_reach_clickhouse_exactly_once_in_order() {
@@ -60,54 +31,9 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
     ) else {
         return;
     };
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let _broker = Broker(
-        Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "tansu did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let brokers = format!("127.0.0.1:{port}");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
-    let topics = [
-        NewTopic::new(
-            regwatch_schemas::EVENTS_TOPIC,
-            3,
-            TopicReplication::Fixed(1),
-        ),
-        NewTopic::new(regwatch_schemas::DLQ_TOPIC, 1, TopicReplication::Fixed(1)),
-        NewTopic::new(
-            regwatch_schemas::ALERTS_TOPIC,
-            1,
-            TopicReplication::Fixed(1),
-        ),
-    ];
-    for r in admin
-        .create_topics(topics.iter(), &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
+    let broker = TansuBroker::start(&tansu);
+    let brokers = broker.brokers();
+    create_topics(&brokers).await;
 
     // The authorization server with its relay, on PostgreSQL as the scaled
     // shape runs it (a fresh database), or SQLite outside CI without one.
@@ -312,5 +238,43 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
         expected + 1,
         "the lookalike's event, once"
     );
+
+    // …and the alert is published to regwatch.alerts.v1, keyed by the client.
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set(
+            "group.id",
+            format!("alerts-{}", uuid::Uuid::now_v7().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[regwatch_schemas::ALERTS_TOPIC])
+        .unwrap();
+    let published = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let m = match consumer.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("alerts consumer: {e}");
+                    continue;
+                }
+            };
+            let alert: regwatch_schemas::Alert =
+                serde_json::from_slice(m.payload().unwrap()).unwrap();
+            if alert.client_id == fake_id
+                && alert.kind == regwatch_schemas::AlertKind::NameImpersonation
+            {
+                assert_eq!(m.key(), Some(fake_id.as_bytes()));
+                break alert;
+            }
+        }
+    })
+    .await
+    .expect("the alert on regwatch.alerts.v1");
+    assert!(published.score > 0.5);
     let _ = stop_tx.send(true);
 }

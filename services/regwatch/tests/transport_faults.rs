@@ -25,6 +25,8 @@
 //! The tests take a process-wide lock and run one at a time: they share
 //! two cores, and the second one measures this process's resident memory.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -33,10 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::types::RDKafkaErrorCode;
+use common::{create_topics, env_or_skip, free_port};
 use regwatch_pipeline::{Pipeline, PipelineConfig, PipelineMetrics};
 use regwatch_relay::{Relay, RelayConfig, RelayMetrics};
 use regwatch_store::EventStore;
@@ -44,17 +43,6 @@ use serde_json::{json, Value};
 
 /// One test at a time (see the module comment).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn env_or_skip(name: &str, fix: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set in CI"),
-        _ => {
-            eprintln!("skipping: set {name} ({fix})");
-            None
-        }
-    }
-}
 
 fn tansu_and_clickhouse() -> Option<(String, String)> {
     let tansu = env_or_skip(
@@ -78,14 +66,6 @@ fn tool_or_skip(ok: bool, what: &str, fix: &str) -> bool {
     }
     eprintln!("skipping: {what} is missing ({fix})");
     false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn port_is_free(p: u16) -> bool {
@@ -149,35 +129,6 @@ impl Tansu {
 impl Drop for Tansu {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-async fn create_topics(brokers: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    let topics = [
-        NewTopic::new(
-            regwatch_schemas::EVENTS_TOPIC,
-            3,
-            TopicReplication::Fixed(1),
-        ),
-        NewTopic::new(regwatch_schemas::DLQ_TOPIC, 1, TopicReplication::Fixed(1)),
-    ];
-    for r in admin
-        .create_topics(topics.iter(), &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        match r {
-            Ok(_) => {}
-            // A producer may have made the broker auto-create it first.
-            Err((t, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                eprintln!("topic {t} already existed")
-            }
-            Err((t, e)) => panic!("create topic {t}: {e}"),
-        }
     }
 }
 
