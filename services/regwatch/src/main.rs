@@ -151,7 +151,7 @@ async fn serve_authz(
             None
         }
     };
-    let state = AppState::new(cfg, store);
+    let state = AppState::try_new(cfg, store)?;
     let res = regwatch_authz::run(state, listener, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     if let Some(t) = relay_task {

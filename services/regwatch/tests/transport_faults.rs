@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{create_topics, env_or_skip, free_port};
+use common::{create_topics, env_or_skip, free_port, TansuBroker};
 use regwatch_pipeline::{Pipeline, PipelineConfig, PipelineMetrics};
 use regwatch_relay::{Relay, RelayConfig, RelayMetrics};
 use regwatch_store::EventStore;
@@ -86,50 +86,12 @@ async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> b
 
 // ---------------------------------------------------------------- tansu
 
-/// A tansu broker process on `port` with memory storage, killed on drop.
-struct Tansu {
-    child: Option<Child>,
-}
-
-impl Tansu {
-    async fn start(bin: &str, port: u16) -> Tansu {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t = Tansu { child: Some(child) };
-        wait_until("tansu to listen", Duration::from_secs(20), async || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await;
-        // Memory storage: every start is an empty broker.
-        create_topics(&format!("127.0.0.1:{port}")).await;
-        t
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A tansu broker on `port` (memory storage: every start is an empty
+/// broker, so the topics are created each time); killed on drop.
+async fn start_tansu(bin: &str, port: u16) -> TansuBroker {
+    let broker = TansuBroker::start_on(bin, port);
+    create_topics(&broker.brokers()).await;
+    broker
 }
 
 // ----------------------------------------------------------- ClickHouse
@@ -470,7 +432,7 @@ async fn kafka_down_while_clients_register() {
     let t0 = Instant::now();
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let mut broker = Tansu::start(&tansu, port).await;
+    let mut broker = start_tansu(&tansu, port).await;
     let authz = start_authz(&brokers).await;
     let (events, db) = event_store(&ch_url).await;
     let pipeline = RunningPipeline::start(&brokers, events.clone());
@@ -524,7 +486,7 @@ async fn kafka_down_while_clients_register() {
     assert!(authz.relay.failed_rounds.load(Ordering::SeqCst) >= 2);
 
     // Back on the same port: an empty broker (topics recreated).
-    let _broker = Tansu::start(&tansu, port).await;
+    let _broker = start_tansu(&tansu, port).await;
     let restarted = Instant::now();
     let drained = wait_until(
         "the relay to drain its backlog",
@@ -579,7 +541,7 @@ async fn clickhouse_down_for_a_while_under_load() {
     let ch_url = ch.url();
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let _broker = Tansu::start(&tansu, port).await;
+    let _broker = start_tansu(&tansu, port).await;
     let authz = start_authz(&brokers).await;
     let (events, db) = event_store(&ch_url).await;
     let pipeline = RunningPipeline::start(&brokers, events.clone());
@@ -769,7 +731,7 @@ async fn kcat_reads_events_that_validate_against_the_schema() {
     let _serial = SERIAL.lock().await;
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let _broker = Tansu::start(&tansu, port).await;
+    let _broker = start_tansu(&tansu, port).await;
     let authz = start_authz(&brokers).await;
     let http = reqwest::Client::new();
 

@@ -245,6 +245,35 @@ async fn revoke_family(
     }
 }
 
+/// A spent code or refresh token was presented again: someone holds a
+/// copy. Revoke what the grant bought and answer `invalid_grant`.
+async fn replayed(
+    st: &AppState,
+    ctx: &RequestCtx,
+    client_id: &str,
+    family: &str,
+    kind: TokenKind,
+) -> OAuthError {
+    let (reason, msg) = match kind {
+        TokenKind::AuthorizationCode => ("code_replay", "authorization code already used"),
+        _ => (
+            "refresh_reuse",
+            "refresh token already used; the grant is revoked",
+        ),
+    };
+    revoke_family(st, ctx, client_id, family, kind, reason).await;
+    err(ErrorCode::InvalidGrant, msg)
+}
+
+/// The token response for freshly minted tokens.
+fn grant_response(st: &AppState, m: Minted, scopes: &str) -> Response {
+    let mut body = json!({"access_token": m.access, "token_type": "Bearer", "expires_in": st.cfg.oauth.access_token_ttl_secs, "scope": scopes});
+    if let Some(r) = m.refresh {
+        body["refresh_token"] = r.into();
+    }
+    token_response(body)
+}
+
 /// `POST /token`.
 pub async fn token(
     State(st): State<AppState>,
@@ -303,19 +332,14 @@ async fn token_inner(
             }
             if row.used_at.is_some() {
                 // A replayed code: revoke what it already bought (RFC 6749 §4.1.2).
-                revoke_family(
+                return Err(replayed(
                     st,
                     ctx,
                     &client.client_id,
                     &row.family_id,
                     TokenKind::AuthorizationCode,
-                    "code_replay",
                 )
-                .await;
-                return Err(err(
-                    ErrorCode::InvalidGrant,
-                    "authorization code already used",
-                ));
+                .await);
             }
             if row.expires_at <= now_ms {
                 return Err(err(ErrorCode::InvalidGrant, "authorization code expired"));
@@ -392,25 +416,16 @@ async fn token_inner(
                 now,
             );
             if !st.store.redeem_code(&hash, now_ms, &m.rows, &ev).await? {
-                revoke_family(
+                return Err(replayed(
                     st,
                     ctx,
                     &client.client_id,
                     &row.family_id,
                     TokenKind::AuthorizationCode,
-                    "code_replay",
                 )
-                .await;
-                return Err(err(
-                    ErrorCode::InvalidGrant,
-                    "authorization code already used",
-                ));
+                .await);
             }
-            let mut body = json!({"access_token": m.access, "token_type": "Bearer", "expires_in": st.cfg.oauth.access_token_ttl_secs, "scope": row.scopes});
-            if let Some(r) = m.refresh {
-                body["refresh_token"] = r.into();
-            }
-            Ok(token_response(body))
+            Ok(grant_response(st, m, &row.scopes))
         }
         Some("refresh_token") => {
             let presented = f
@@ -429,19 +444,9 @@ async fn token_inner(
             let family = t.row.family_id.clone().unwrap_or_default();
             if t.used_at.is_some() {
                 // Reuse of a rotated refresh token: someone holds a copy. Kill the family.
-                revoke_family(
-                    st,
-                    ctx,
-                    &client.client_id,
-                    &family,
-                    TokenKind::RefreshToken,
-                    "refresh_reuse",
-                )
-                .await;
-                return Err(err(
-                    ErrorCode::InvalidGrant,
-                    "refresh token already used; the grant is revoked",
-                ));
+                return Err(
+                    replayed(st, ctx, &client.client_id, &family, TokenKind::RefreshToken).await,
+                );
             }
             if t.revoked_at.is_some() || t.row.expires_at <= now_ms {
                 return Err(err(
@@ -503,25 +508,11 @@ async fn token_inner(
                 now,
             );
             if !st.store.rotate_refresh(&hash, now_ms, &m.rows, &ev).await? {
-                revoke_family(
-                    st,
-                    ctx,
-                    &client.client_id,
-                    &family,
-                    TokenKind::RefreshToken,
-                    "refresh_reuse",
-                )
-                .await;
-                return Err(err(
-                    ErrorCode::InvalidGrant,
-                    "refresh token already used; the grant is revoked",
-                ));
+                return Err(
+                    replayed(st, ctx, &client.client_id, &family, TokenKind::RefreshToken).await,
+                );
             }
-            let mut body = json!({"access_token": m.access, "token_type": "Bearer", "expires_in": st.cfg.oauth.access_token_ttl_secs, "scope": scopes});
-            if let Some(r) = m.refresh {
-                body["refresh_token"] = r.into();
-            }
-            Ok(token_response(body))
+            Ok(grant_response(st, m, &scopes))
         }
         Some(_) => Err(err(
             ErrorCode::UnsupportedGrantType,
