@@ -1,7 +1,11 @@
 //! A bounded map from string keys to records, with CLOCK (second-chance)
 //! eviction: an approximation of LRU that costs one bit per entry.
 //!
-//! Memory layout, chosen for the per-client budget: records live in one
+//! Used for the auxiliary tables (rate keys, hosts, fingerprints, pending
+//! names, revoked clients); the client table, which grows with the number
+//! of clients, has its own tighter layout in [`crate::clients`].
+//!
+//! Memory layout: records live in one
 //! dense `Vec` of slots; the lookup table maps a keyed 64-bit hash of the
 //! key to a slot index (16 bytes an entry), and the key itself is stored
 //! once, in the slot, compactly (a canonical UUID takes 16 bytes inline).

@@ -19,6 +19,7 @@ use crate::config::DetectConfig;
 use crate::engine::Detector;
 use crate::input::{
     ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
+    RejectedObservation,
 };
 
 /// The seed of the committed corpus.
@@ -251,6 +252,29 @@ impl Gen {
         };
         self.push(Observation::Registered(obs), label);
         id
+    }
+
+    /// A registration the authorization server refused (no client id).
+    fn reject(&mut self, label: &Label, t: i64, name: &str, rule: &str, ip: Option<IpAddr>) {
+        let at = self.at(t);
+        let error = if rule.starts_with("redirect.") {
+            "invalid_redirect_uri"
+        } else {
+            "invalid_client_metadata"
+        };
+        let obs = RejectedObservation {
+            client_id: None,
+            client_name: Some(name.to_owned()),
+            software_id: None,
+            source_ip: ip,
+            rule: Some(rule.to_owned()),
+            error: Some(error.to_owned()),
+            operation: "register".to_owned(),
+            registration_method: RegistrationMethod::Dcr,
+            at,
+            event_id: self.rng.uuid7(at),
+        };
+        self.push(Observation::Rejected(obs), label);
     }
 
     fn activity(
@@ -1075,6 +1099,118 @@ impl Gen {
             }
         }
     }
+
+    /// Floods of refused registrations: one address, one /24, one name
+    /// from many addresses, one IPv6 /64. No client ever exists.
+    fn rejected_floods(&mut self, span: i64) {
+        const RULES: &[&str] = &[
+            "redirect.fragment",
+            "redirect.plain_http",
+            "redirect.forbidden_scheme",
+            "scope.unknown",
+        ];
+        for c in 0..4 {
+            let campaign = format!("rejected-burst-{c}");
+            let t0 = self.rng.range(0, span);
+            // Small (the committed corpus stays under 1 MB), above every floor.
+            let n = self.rng.range(13, 15);
+            let ip = self.public_ip();
+            let base = match ip {
+                IpAddr::V4(v4) => v4.octets(),
+                IpAddr::V6(_) => [203, 0, 113, 0],
+            };
+            let net6 = [0x2001, 0x0db8, self.rng.below(0xffff) as u16, 7];
+            for k in 0..n {
+                let (scenario, name, src) = match c {
+                    0 => (
+                        "refused: one address",
+                        format!("mcp-probe-{}", self.rng.below(100_000)),
+                        ip,
+                    ),
+                    1 => (
+                        "refused: one /24",
+                        format!("scan {}", self.rng.below(100_000)),
+                        IpAddr::V4(Ipv4Addr::new(
+                            base[0],
+                            base[1],
+                            base[2],
+                            1 + self.rng.below(250) as u8,
+                        )),
+                    ),
+                    2 => (
+                        "refused: one name, many addresses",
+                        "Quick Connector".to_owned(),
+                        self.public_ip(),
+                    ),
+                    _ => (
+                        "refused: one /64",
+                        format!("client-{}", self.rng.below(100_000)),
+                        IpAddr::V6(std::net::Ipv6Addr::new(
+                            net6[0],
+                            net6[1],
+                            net6[2],
+                            net6[3],
+                            self.rng.below(0xffff) as u16,
+                            self.rng.below(0xffff) as u16,
+                            self.rng.below(0xffff) as u16,
+                            1 + self.rng.below(0xfffe) as u16,
+                        )),
+                    ),
+                };
+                let label = Self::attack_label(
+                    AlertKind::RegistrationBurst,
+                    Some(campaign.clone()),
+                    scenario,
+                );
+                let rule = *self.rng.pick(RULES);
+                let t = t0 + k * self.rng.range(2, 12);
+                self.reject(&label, t, &name, rule, Some(src));
+            }
+        }
+    }
+
+    /// Benign: a misconfigured client refused a few times (a fragment in
+    /// its redirect URI, plain http), then fixed and registered.
+    fn benign_retries(&mut self, vendors: &[Vendor], span: i64) {
+        for _ in 0..6 {
+            let v = self.rng.pick(vendors).clone();
+            let label = Label {
+                attack: None,
+                campaign: None,
+                scenario: "benign: refused, then fixed".into(),
+            };
+            let t = self.rng.range(0, span);
+            let ip = self.public_ip();
+            let tries = self.rng.range(1, 3);
+            for k in 0..tries {
+                let rule = if k % 2 == 0 {
+                    "redirect.fragment"
+                } else {
+                    "redirect.plain_http"
+                };
+                self.reject(&label, t + k * 40, &v.name, rule, Some(ip));
+            }
+            let redirects: Vec<String> = v
+                .redirects
+                .iter()
+                .map(|r| {
+                    let port = self.rng.range(1024, 65000);
+                    with_loopback_port(r, port)
+                })
+                .collect();
+            let t2 = t + tries * 40 + 120;
+            let id = self.register(
+                &label,
+                t2,
+                &v.name,
+                &redirects,
+                &v.scopes,
+                v.software_id.as_deref(),
+                Some(ip),
+            );
+            self.normal_life(&label, &id, t2, &v.scopes, Some(ip));
+        }
+    }
 }
 
 /// Generates the corpus for `seed`: benign traffic over seven days, then
@@ -1099,6 +1235,8 @@ pub fn generate(seed: u64) -> Vec<LabeledEvent> {
     g.dormant(span);
     g.duplicates(span);
     g.revoked(span);
+    g.rejected_floods(span);
+    g.benign_retries(&vendors, span);
     g.events.sort_by_key(|e| e.obs.at());
     g.events
 }
@@ -1124,7 +1262,8 @@ pub struct KindScore {
     pub units: usize,
     /// Of them, detected by an alert of this kind.
     pub detected: usize,
-    /// Clients alerted with this kind (as the main client).
+    /// Clients alerted with this kind (as the main client; for an alert
+    /// that names no client, the refused attempts it cites).
     pub alerted: usize,
     /// Of them, attack clients (of any kind).
     pub alerted_attack: usize,
@@ -1143,16 +1282,47 @@ pub struct EvalReport {
     pub benign_clients: usize,
     /// Attack clients.
     pub attack_clients: usize,
+    /// Benign refused registrations that named no client (each its own unit).
+    pub benign_attempts: usize,
+    /// Attack refused registrations that named no client.
+    pub attack_attempts: usize,
     /// Alerts emitted (including updates of one condition).
     pub alerts: usize,
     /// Per kind.
     pub kinds: Vec<KindScore>,
-    /// Benign clients with any alert as the main client.
+    /// Benign units (clients, client-less refused attempts) that are the
+    /// subject of any alert.
     pub benign_alerted: usize,
-    /// `benign_alerted / benign_clients`.
+    /// `benign_alerted / (benign_clients + benign_attempts)`.
     pub false_positive_rate: f64,
     /// The benign clients alerted, with the alert summaries (for tuning).
     pub false_positives: Vec<(String, String)>,
+}
+
+const REJECTED_UNIT: &str = "rejected:";
+
+/// The unit of ground truth an observation belongs to: its client, or for a
+/// refused registration that named none, the attempt itself.
+fn unit_of(obs: &Observation) -> String {
+    match obs {
+        Observation::Rejected(r) if r.client_id.as_deref().unwrap_or("").is_empty() => {
+            format!("{REJECTED_UNIT}{}", r.event_id)
+        }
+        o => o.client_id().to_owned(),
+    }
+}
+
+/// What an alert is about: its client, or, when it names none (a burst of
+/// client-less refused attempts), the attempts it cites.
+fn subjects(a: &Alert) -> Vec<String> {
+    if a.client_id.is_empty() {
+        a.event_ids
+            .iter()
+            .map(|e| format!("{REJECTED_UNIT}{e}"))
+            .collect()
+    } else {
+        vec![a.client_id.clone()]
+    }
 }
 
 /// Replays `events` through a fresh detector and scores the alerts.
@@ -1176,10 +1346,12 @@ pub fn evaluate(
         alerts.extend(det.sweep(last.obs.at() + Duration::days(3)));
     }
 
+    // Units of ground truth: clients by id; a refused attempt that named
+    // no client is its own unit, `rejected:<event_id>`.
     let mut labels: BTreeMap<String, Label> = BTreeMap::new();
     for e in events {
         labels
-            .entry(e.obs.client_id().to_owned())
+            .entry(unit_of(&e.obs))
             .or_insert_with(|| e.label.clone());
     }
     let benign: BTreeSet<&str> = labels
@@ -1192,17 +1364,15 @@ pub fn evaluate(
         .filter(|(_, l)| l.attack.is_some())
         .map(|(k, _)| k.as_str())
         .collect();
+    let is_attempt = |u: &str| u.starts_with(REJECTED_UNIT);
 
     let mut kinds = Vec::new();
     for kind in AlertKind::ALL {
         let of_kind: Vec<&Alert> = alerts.iter().filter(|a| a.kind == kind).collect();
-        let main: BTreeSet<&str> = of_kind.iter().map(|a| a.client_id.as_str()).collect();
-        let touched: BTreeSet<&str> = of_kind
+        let main: BTreeSet<String> = of_kind.iter().flat_map(|a| subjects(a)).collect();
+        let touched: BTreeSet<String> = of_kind
             .iter()
-            .flat_map(|a| {
-                std::iter::once(a.client_id.as_str())
-                    .chain(a.related_client_ids.iter().map(String::as_str))
-            })
+            .flat_map(|a| subjects(a).into_iter().chain(a.related_client_ids.clone()))
             .collect();
         // Units: campaigns by name, single clients by id.
         let mut units: BTreeMap<String, bool> = BTreeMap::new();
@@ -1216,7 +1386,7 @@ pub fn evaluate(
             *e |= hit;
         }
         let detected = units.values().filter(|v| **v).count();
-        let alerted_attack = main.iter().filter(|c| attack.contains(*c)).count();
+        let alerted_attack = main.iter().filter(|c| attack.contains(c.as_str())).count();
         kinds.push(KindScore {
             kind,
             units: units.len(),
@@ -1237,16 +1407,18 @@ pub fn evaluate(
     }
     let mut false_positives: Vec<(String, String)> = alerts
         .iter()
-        .filter(|a| benign.contains(a.client_id.as_str()))
-        .map(|a| (a.client_id.clone(), a.summary.clone()))
+        .flat_map(|a| subjects(a).into_iter().map(|s| (s, a.summary.clone())))
+        .filter(|(s, _)| benign.contains(s.as_str()))
         .collect();
     false_positives.sort();
     false_positives.dedup();
     let benign_alerted: BTreeSet<&str> = false_positives.iter().map(|(c, _)| c.as_str()).collect();
     Ok(EvalReport {
         events: events.len(),
-        benign_clients: benign.len(),
-        attack_clients: attack.len(),
+        benign_clients: benign.iter().filter(|u| !is_attempt(u)).count(),
+        attack_clients: attack.iter().filter(|u| !is_attempt(u)).count(),
+        benign_attempts: benign.iter().filter(|u| is_attempt(u)).count(),
+        attack_attempts: attack.iter().filter(|u| is_attempt(u)).count(),
         alerts: alerts.len(),
         benign_alerted: benign_alerted.len(),
         false_positive_rate: if benign.is_empty() {

@@ -4,6 +4,7 @@
 //! time from their input, never from a clock.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::IpAddr;
 
 use chrono::{DateTime, TimeZone, Utc};
 use regwatch_schemas::alert::{Alert, AlertKind};
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use crate::alerts::{combine, Draft};
 use crate::bounded::BoundedMap;
+use crate::clients::ClientTable;
 use crate::config::{ConfigError, DetectConfig};
 use crate::detectors::burst::{KeyType, RateState};
 use crate::detectors::drift::{assess_drift, class_flag, DriftSignal, RedirectHistory};
@@ -20,7 +22,9 @@ use crate::detectors::impersonation::NameCatalog;
 use crate::detectors::scope::assess_scopes;
 use crate::hash::{hash32, hash_str, Fnv};
 use crate::host::{analyze_redirect, ip_prefix, RedirectClass, RedirectInfo};
-use crate::input::{ActivityKind, ActivityObservation, ClientObservation, Observation};
+use crate::input::{
+    ActivityKind, ActivityObservation, ClientObservation, Observation, RejectedObservation,
+};
 use crate::text::name_key;
 
 /// Seconds on the state clock are counted from 2020-01-01T00:00:00Z so
@@ -54,13 +58,14 @@ const FLAG_DORMANT_REPORTED: u8 = 1;
 const FLAG_IMPERSONATION: u8 = 2;
 const FLAG_ESTABLISHED: u8 = 4;
 
-/// What the detector keeps per client: 64 bytes, no heap.
+/// What the detector keeps per client: 64 bytes, no heap (see
+/// [`ClientTable`] for the rest of the per-client cost).
 #[derive(Debug, Clone)]
 pub struct ClientRecord {
     name_key: u64,
     requested: u64,
     consented: u64,
-    first_seen: u32,
+    pub(crate) first_seen: u32,
     last_seen: u32,
     hosts: [u32; 3],
     domains: [u32; 2],
@@ -70,10 +75,12 @@ pub struct ClientRecord {
     classes: u8,
     status: ClientStatus,
     flags: u8,
+    /// The client table's bookkeeping bits (the struct's one spare byte).
+    pub(crate) meta: u8,
 }
 
 impl ClientRecord {
-    fn new(t: u32) -> Self {
+    pub(crate) fn new(t: u32) -> Self {
         ClientRecord {
             name_key: 0,
             requested: 0,
@@ -88,6 +95,7 @@ impl ClientRecord {
             classes: 0,
             status: ClientStatus::Active,
             flags: 0,
+            meta: 0,
         }
     }
 
@@ -210,6 +218,15 @@ impl ScopeInterner {
     }
 }
 
+/// One registration attempt counted by `registration_burst`.
+struct Attempt<'a> {
+    /// Its client id (empty for a refused attempt that named none).
+    client_id: &'a str,
+    event_id: Uuid,
+    /// Set when the attempt was refused.
+    rejected: Option<&'a RejectedObservation>,
+}
+
 /// Sizes of the correlation state, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StateStats {
@@ -237,7 +254,7 @@ pub struct StateStats {
 pub struct Detector {
     config: DetectConfig,
     allow_ids: HashSet<String>,
-    clients: BoundedMap<ClientRecord>,
+    clients: ClientTable,
     keys: BoundedMap<RateState>,
     names: NameCatalog,
     pending_names: BoundedMap<PendingName>,
@@ -246,7 +263,6 @@ pub struct Detector {
     identities: BoundedMap<Box<str>>,
     revoked: BoundedMap<RevokedState>,
     scopes: ScopeInterner,
-    dormant_queue: VecDeque<(u32, u32, u32)>,
 }
 
 /// The metadata fingerprint of a registration: folded name, redirects
@@ -291,7 +307,7 @@ impl Detector {
         Ok(Detector {
             allow_ids: config.allowlist.client_ids.iter().cloned().collect(),
             names: NameCatalog::new(&config.impersonation, l.max_names),
-            clients: BoundedMap::new(l.max_clients),
+            clients: ClientTable::new(l.max_clients),
             keys: BoundedMap::new(l.max_keys),
             pending_names: BoundedMap::new(l.max_names),
             hosts: BoundedMap::new(l.max_hosts),
@@ -299,7 +315,6 @@ impl Detector {
             identities: BoundedMap::new(l.max_fingerprints),
             revoked: BoundedMap::new(l.max_revoked),
             scopes: ScopeInterner::default(),
-            dormant_queue: VecDeque::new(),
             config,
         })
     }
@@ -319,7 +334,7 @@ impl Detector {
             hosts: self.hosts.len(),
             fingerprints: self.dups.len(),
             revoked: self.revoked.len(),
-            dormant_pending: self.dormant_queue.len(),
+            dormant_pending: self.clients.dormant_pending(),
         }
     }
 
@@ -342,6 +357,7 @@ impl Detector {
             Observation::Registered(c) => self.on_client(c, false),
             Observation::Updated(c) => self.on_client(c, true),
             Observation::Activity(a) => self.on_activity(a),
+            Observation::Rejected(r) => self.on_rejected(r),
         }
     }
 
@@ -375,7 +391,14 @@ impl Detector {
 
         if !allow {
             if !update {
-                alerts.extend(self.burst(c, &redirects, &key, now, t));
+                let keys =
+                    Self::burst_keys(c.source_ip, &key, &redirects, c.software_id.as_deref());
+                let attempt = Attempt {
+                    client_id: &c.client_id,
+                    event_id: c.event_id,
+                    rejected: None,
+                };
+                alerts.extend(self.burst(keys, attempt, now, t));
             }
             let name_changed = existing.as_ref().is_none_or(|r| r.name_key != key_hash);
             if let (Some(name), true) = (&c.client_name, name_changed) {
@@ -497,8 +520,8 @@ impl Detector {
             }
         }
         if created {
-            let deadline = t.saturating_add(self.config.dormant.after_secs);
-            self.dormant_queue.push_back((deadline, slot, t));
+            // Due at first_seen + dormant.after_secs.
+            self.clients.enqueue(slot);
         }
         if let Some(name) = &c.client_name {
             if !flagged && !key.is_empty() {
@@ -525,16 +548,17 @@ impl Detector {
         alerts
     }
 
-    fn burst(
-        &mut self,
-        c: &ClientObservation,
-        redirects: &[RedirectInfo],
+    /// The rate keys of one attempt: everything, its address and /24 or
+    /// /64, its name skeleton, its non-loopback redirect hosts (at most 8
+    /// keys in all) and its software_id.
+    fn burst_keys(
+        source_ip: Option<IpAddr>,
         key: &str,
-        now: DateTime<Utc>,
-        t: u32,
-    ) -> Vec<Alert> {
+        redirects: &[RedirectInfo],
+        software_id: Option<&str>,
+    ) -> Vec<(KeyType, String)> {
         let mut keys: Vec<(KeyType, String)> = vec![(KeyType::Global, "all".to_owned())];
-        if let Some(ip) = c.source_ip {
+        if let Some(ip) = source_ip {
             keys.push((KeyType::Ip, ip.to_string()));
             keys.push((KeyType::IpPrefix, ip_prefix(ip)));
         }
@@ -557,13 +581,30 @@ impl Detector {
                 }
             }
         }
-        if let Some(s) = &c.software_id {
-            keys.push((KeyType::SoftwareId, s.clone()));
+        if let Some(s) = software_id {
+            keys.push((KeyType::SoftwareId, s.to_owned()));
         }
+        keys
+    }
+
+    /// Counts one attempt under each of `keys` and reports the keys that
+    /// burst. Refused attempts count under their own keys (`rejected:` in
+    /// the table, `registration_burst:rejected:` in the dedup key): their
+    /// own baseline, so they neither inflate nor are hidden by the rate of
+    /// accepted registrations.
+    fn burst(
+        &mut self,
+        keys: Vec<(KeyType, String)>,
+        attempt: Attempt<'_>,
+        now: DateTime<Utc>,
+        t: u32,
+    ) -> Vec<Alert> {
         let mut out = Vec::new();
         let listed = self.config.limits.burst_clients_listed;
+        let rejected = attempt.rejected;
+        let ns = if rejected.is_some() { "rejected:" } else { "" };
         for (kt, value) in keys {
-            let map_key = format!("{}:{}", kt.as_str(), value);
+            let map_key = format!("{ns}{}:{}", kt.as_str(), value);
             let floor = kt.floor(&self.config.burst.floors);
             let (slot, _) = self.keys.get_or_insert_with(&map_key, RateState::default);
             let Some(state) = self.keys.at_slot_mut(slot) else {
@@ -575,8 +616,9 @@ impl Detector {
                 floor,
                 &self.config.burst,
                 listed,
-                &c.client_id,
-                c.event_id,
+                attempt.client_id,
+                attempt.event_id,
+                rejected.and_then(|r| r.rule.as_deref()),
             ) else {
                 continue;
             };
@@ -585,14 +627,34 @@ impl Detector {
                 if rep.p_value < 1e-8 { 0.3 } else { 0.1 },
                 ((f64::from(rep.count) / f64::from(floor)) - 1.0).clamp(0.0, 1.0) * 0.4,
             ]);
-            let related: Vec<String> = rep
+            // A refused attempt usually has no client id: list only real ones.
+            let clients: Vec<String> = rep
                 .members
                 .iter()
                 .map(|(id, _)| id.clone())
-                .filter(|id| *id != c.client_id)
+                .filter(|id| !id.is_empty())
                 .collect();
+            let related: Vec<String> = clients
+                .iter()
+                .filter(|id| **id != attempt.client_id)
+                .cloned()
+                .collect();
+            let what = if rejected.is_some() {
+                let rules: Vec<String> = rep
+                    .details
+                    .iter()
+                    .map(|(r, n)| format!("{r} x{n}"))
+                    .collect();
+                if rules.is_empty() {
+                    "rejected registrations".to_owned()
+                } else {
+                    format!("rejected registrations ({})", rules.join(", "))
+                }
+            } else {
+                "registrations".to_owned()
+            };
             let summary = format!(
-                "{} registrations in {}s from {} {} (floor {}, baseline {:.2}, p = {:.2e})",
+                "{} {what} in {}s from {} {} (floor {}, baseline {:.2}, p = {:.2e})",
                 rep.count,
                 rep.window_secs,
                 kt.as_str(),
@@ -601,28 +663,37 @@ impl Detector {
                 rep.baseline,
                 rep.p_value
             );
+            let mut evidence = json!({
+                "key_type": kt.as_str(),
+                "key_value": value,
+                "outcome": if rejected.is_some() { "rejected" } else { "registered" },
+                "count": rep.count,
+                "window_secs": rep.window_secs,
+                "rate_per_min": f64::from(rep.count) * 60.0 / f64::from(rep.window_secs),
+                "floor": rep.floor,
+                "baseline_per_window": rep.baseline,
+                "p_value": rep.p_value,
+                "crossed_on_this_event": rep.crossed,
+                "total_in_burst": rep.total_in_burst,
+                "clients": clients,
+            });
+            if let (Some(r), Some(map)) = (rejected, evidence.as_object_mut()) {
+                map.insert("rule".into(), json!(r.rule));
+                map.insert("error".into(), json!(r.error));
+                map.insert("operation".into(), json!(r.operation));
+                // Over the attempts listed in `event_ids` (the latest ones).
+                map.insert("rules".into(), json!(rep.details));
+            }
             out.push(
                 Draft {
                     kind: AlertKind::RegistrationBurst,
                     score,
-                    client_id: c.client_id.clone(),
+                    client_id: attempt.client_id.to_owned(),
                     related,
                     event_ids: rep.members.iter().map(|(_, e)| *e).collect(),
-                    evidence: json!({
-                        "key_type": kt.as_str(),
-                        "key_value": value,
-                        "count": rep.count,
-                        "window_secs": rep.window_secs,
-                        "rate_per_min": f64::from(rep.count) * 60.0 / f64::from(rep.window_secs),
-                        "floor": rep.floor,
-                        "baseline_per_window": rep.baseline,
-                        "p_value": rep.p_value,
-                        "crossed_on_this_event": rep.crossed,
-                        "total_in_burst": rep.total_in_burst,
-                        "clients": rep.members.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
-                    }),
+                    evidence,
                     summary,
-                    dedup_key: format!("registration_burst:{}:{}", kt.as_str(), value),
+                    dedup_key: format!("registration_burst:{ns}{}:{}", kt.as_str(), value),
                     created_at: rep.started,
                     id_salt: rep.first_event.to_string(),
                 }
@@ -630,6 +701,24 @@ impl Detector {
             );
         }
         out
+    }
+
+    /// A refused registration: counted in the burst rates of its source,
+    /// name and software id; no per-client state.
+    fn on_rejected(&mut self, r: &RejectedObservation) -> Vec<Alert> {
+        let client_id = r.client_id.as_deref().unwrap_or("");
+        if !client_id.is_empty() && self.allowlisted(client_id) {
+            return Vec::new();
+        }
+        let key = r.client_name.as_deref().map(name_key).unwrap_or_default();
+        // Redirect hosts are left out: they are often why it was refused.
+        let keys = Self::burst_keys(r.source_ip, &key, &[], r.software_id.as_deref());
+        let attempt = Attempt {
+            client_id,
+            event_id: r.event_id,
+            rejected: Some(r),
+        };
+        self.burst(keys, attempt, r.at, state_secs(r.at))
     }
 
     fn drift(
@@ -1017,26 +1106,24 @@ impl Detector {
         let t = state_secs(now);
         let after = self.config.dormant.after_secs;
         let mut due: Vec<(String, u32, u32)> = Vec::new();
-        while let Some(&(deadline, slot, first_seen)) = self.dormant_queue.front() {
-            if deadline > t {
-                break;
-            }
-            self.dormant_queue.pop_front();
-            let Some((k, r)) = self.clients.at_slot(slot) else {
+        while let Some(slot) = self.clients.next_due(t, after) {
+            let Some(r) = self.clients.at_slot(slot) else {
                 continue;
             };
-            if r.first_seen != first_seen
-                || r.consents > 0
+            if r.consents > 0
                 || r.status != ClientStatus::Active
                 || r.flags & FLAG_DORMANT_REPORTED != 0
             {
                 continue;
             }
-            let id = k.as_string();
+            let (prefix, first_seen) = (r.src_prefix, r.first_seen);
+            let Some(id) = self.clients.id_at(slot) else {
+                continue;
+            };
             if self.allowlisted(&id) {
                 continue;
             }
-            due.push((id, r.src_prefix, first_seen));
+            due.push((id, prefix, first_seen));
             if let Some(r) = self.clients.at_slot_mut(slot) {
                 r.flags |= FLAG_DORMANT_REPORTED;
             }

@@ -11,18 +11,25 @@
 //! - `client.access_denied` (an inactive client calling an endpoint) →
 //!   `ManagementCall`, so activity after revocation is seen;
 //! - `client.revoked`, `client.expired` → `Revoked`; `client.deleted` →
-//!   `Deleted`.
+//!   `Deleted`;
+//! - `client.registration_rejected` → `Rejected` (with or without a client
+//!   id: an anonymous RFC 7591 POST has none), with the rule that fired
+//!   (the payload's `rule`, else the first of `policy.matched_rules`), the
+//!   error code, and the name and software id of the attempt. Its only use
+//!   is the `registration_burst` rates: a flood of refusals from one source
+//!   is a burst signal of its own.
 //!
-//! Not mapped: `client.registration_rejected` (no client identity; a
-//! flood of refusals is visible to the rate limiter, not to the burst
-//! detector yet), `client.disabled` (reversible), `token.revoked`.
+//! Not mapped: `client.disabled` (reversible), `token.revoked`.
 
 use std::net::IpAddr;
 
-use regwatch_schemas::{ClientMetadata, Envelope, EventPayload, FieldChange};
+use regwatch_schemas::{
+    ClientMetadata, ClientRegistrationRejected, Envelope, EventPayload, FieldChange,
+};
 
 use crate::input::{
     ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
+    RejectedObservation,
 };
 
 fn scopes_of(m: &ClientMetadata) -> Vec<String> {
@@ -68,8 +75,36 @@ fn client(
     }
 }
 
+fn rejected(e: &Envelope, d: &ClientRegistrationRejected) -> Observation {
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let rule = nonempty(&d.rule).or_else(|| {
+        e.policy
+            .as_ref()
+            .and_then(|p| p.matched_rules.first())
+            .and_then(|r| nonempty(r))
+    });
+    Observation::Rejected(RejectedObservation {
+        client_id: e.client_id.clone(),
+        client_name: d.attempted.as_ref().and_then(|m| m.client_name.clone()),
+        software_id: d.attempted.as_ref().and_then(|m| m.software_id.clone()),
+        source_ip: source_ip(e),
+        rule,
+        error: nonempty(&d.error),
+        operation: d.operation.clone(),
+        registration_method: match d.registration_method {
+            regwatch_schemas::RegistrationMethod::Dcr => RegistrationMethod::Dcr,
+            regwatch_schemas::RegistrationMethod::Cimd => RegistrationMethod::Cimd,
+        },
+        at: e.occurred_at,
+        event_id: e.event_id,
+    })
+}
+
 /// What the detectors should see of `e`, if anything.
 pub fn observation(e: &Envelope) -> Option<Observation> {
+    if let EventPayload::ClientRegistrationRejected(d) = &e.payload {
+        return Some(rejected(e, d));
+    }
     let client_id = e.client_id.as_deref()?;
     let activity = |kind: ActivityKind| {
         Some(Observation::Activity(ActivityObservation {
@@ -123,9 +158,8 @@ pub fn observation(e: &Envelope) -> Option<Observation> {
             activity(ActivityKind::Revoked)
         }
         EventPayload::ClientDeleted(_) => activity(ActivityKind::Deleted),
-        EventPayload::ClientRegistrationRejected(_)
-        | EventPayload::ClientDisabled(_)
-        | EventPayload::TokenRevoked(_) => None,
+        EventPayload::ClientRegistrationRejected(d) => Some(rejected(e, d)),
+        EventPayload::ClientDisabled(_) | EventPayload::TokenRevoked(_) => None,
     }
 }
 
@@ -222,5 +256,39 @@ mod tests {
         let mut anonymous = reg.clone();
         anonymous.client_id = None;
         assert!(observation(&anonymous).is_none());
+    }
+
+    #[test]
+    fn rejected_registration_maps_without_a_client() {
+        let mut e = env(EventPayload::ClientRegistrationRejected(
+            regwatch_schemas::ClientRegistrationRejected {
+                error: "invalid_redirect_uri".into(),
+                error_description: "fragment".into(),
+                rule: String::new(),
+                http_status: 400,
+                registration_method: regwatch_schemas::RegistrationMethod::Dcr,
+                operation: "register".into(),
+                attempted: Some(ClientMetadata {
+                    client_name: Some("Acme".into()),
+                    ..Default::default()
+                }),
+                dropped_fields: vec![],
+            },
+        ));
+        e.client_id = None;
+        e.policy = Some(regwatch_schemas::PolicyDecision {
+            decision: regwatch_schemas::Decision::Deny,
+            matched_rules: vec!["redirect.fragment".into()],
+            risk_signals: vec![],
+        });
+        let Some(Observation::Rejected(r)) = observation(&e) else {
+            panic!("rejected registrations are observed")
+        };
+        assert_eq!(r.client_id, None);
+        assert_eq!(r.client_name.as_deref(), Some("Acme"));
+        // The payload's rule is empty here: the policy's first rule stands in.
+        assert_eq!(r.rule.as_deref(), Some("redirect.fragment"));
+        assert_eq!(r.error.as_deref(), Some("invalid_redirect_uri"));
+        assert_eq!(r.source_ip, Some("203.0.113.9".parse().unwrap()));
     }
 }

@@ -107,6 +107,41 @@ pub struct ActivityObservation {
     pub event_id: Uuid,
 }
 
+/// A registration (RFC 7591 POST, RFC 7592 PUT, or CIMD fetch) the
+/// authorization server refused: `client.registration_rejected`. It has
+/// no client behind it (unless it was an update or a CIMD URL), so the
+/// detectors keep no per-client state for it; it only counts in the
+/// `registration_burst` rates of its source, name and software id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedObservation {
+    /// The client id the attempt named (an update, a CIMD URL), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `client_name` as far as it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// `software_id` as far as it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    /// Address the attempt came from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
+    /// The policy rule that refused it (e.g. `redirect.fragment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The RFC error code sent back (e.g. `invalid_redirect_uri`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `register` or `update`.
+    pub operation: String,
+    /// DCR or CIMD.
+    pub registration_method: RegistrationMethod,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The envelope's `event_id`.
+    pub event_id: Uuid,
+}
+
 /// One input to the detector, in event order (per client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -119,6 +154,8 @@ pub enum Observation {
     Updated(ClientObservation),
     /// Consent, token, tool, management or lifecycle step.
     Activity(ActivityObservation),
+    /// `client.registration_rejected`: a refused registration or update.
+    Rejected(RejectedObservation),
 }
 
 impl Observation {
@@ -127,14 +164,17 @@ impl Observation {
         match self {
             Observation::Registered(c) | Observation::Updated(c) => c.at,
             Observation::Activity(a) => a.at,
+            Observation::Rejected(r) => r.at,
         }
     }
 
-    /// The client the observation is about.
+    /// The client the observation is about (empty for a rejected
+    /// registration that named none).
     pub fn client_id(&self) -> &str {
         match self {
             Observation::Registered(c) | Observation::Updated(c) => &c.client_id,
             Observation::Activity(a) => &a.client_id,
+            Observation::Rejected(r) => r.client_id.as_deref().unwrap_or(""),
         }
     }
 }

@@ -27,7 +27,10 @@
 //!   PRIVATE section, IDN to A-labels, loopback and private addresses).
 //! - [`names`]: the lookalike indexes (skeleton map and symmetric-deletion
 //!   index for edit distance 1 and 2) and the built-in protected names.
-//! - [`bounded`]: the bounded map with CLOCK eviction behind all state.
+//! - [`bounded`]: the bounded map with CLOCK eviction behind the auxiliary
+//!   state (rate keys, hosts, fingerprints, names, revoked clients).
+//! - [`clients`]: the client table (CLOCK eviction, dormancy queue), laid
+//!   out for bytes per client.
 //! - [`alerts`]: alert construction (deterministic ids, severities, scores).
 //! - [`policy`]: revocation policy and [`policy::decide`].
 //! - [`corpus`]: a seeded, labeled scenario generator and the evaluation
@@ -44,6 +47,7 @@
 
 pub mod alerts;
 pub mod bounded;
+pub mod clients;
 pub mod config;
 pub mod corpus;
 pub mod detectors;
@@ -60,5 +64,6 @@ pub use config::{ConfigError, DetectConfig};
 pub use engine::{fingerprint, ClientRecord, ClientStatus, Detector, StateStats};
 pub use input::{
     ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
+    RejectedObservation,
 };
 pub use policy::{decide, RevocationAction, RevocationDecision, RevocationPolicy, RevocationRule};

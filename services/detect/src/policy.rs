@@ -83,6 +83,9 @@ pub enum NoActionReason {
     NoRuleMatched,
     /// The alert is resolved or suppressed.
     AlertClosed,
+    /// The alert names no client (a burst of refused, anonymous
+    /// registrations): there is nothing to revoke.
+    NoClient,
 }
 
 /// The outcome of [`decide`].
@@ -119,6 +122,11 @@ pub fn decide(alert: &Alert, policy: &RevocationPolicy) -> RevocationDecision {
     if policy.allowlist_client_ids.contains(&alert.client_id) {
         return RevocationDecision::NoAction {
             reason: NoActionReason::Allowlisted,
+        };
+    }
+    if alert.client_id.is_empty() {
+        return RevocationDecision::NoAction {
+            reason: NoActionReason::NoClient,
         };
     }
     if matches!(

@@ -57,6 +57,14 @@ pub struct PipelineMetrics {
     /// Events of revoked partitions dropped unwritten at a rebalance (the
     /// next owner reads them again from the committed offset).
     pub rebalance_dropped: AtomicU64,
+    /// Events of revoked partitions written (and their offsets committed)
+    /// by the revocation hook before the partitions were given away.
+    pub rebalance_written: AtomicU64,
+    /// Offset commits the group coordinator refused because a rebalance
+    /// was under way (`REBALANCE_IN_PROGRESS`, `ILLEGAL_GENERATION`). What
+    /// they covered is durable but uncommitted: read again by the next
+    /// owner of the partition and absorbed by the store's idempotency.
+    pub commits_refused: AtomicU64,
 }
 
 impl PipelineMetrics {
@@ -152,6 +160,7 @@ impl Shared {
             let durable = taken.events.is_empty() || self.write_blocking(&taken.events);
             if durable {
                 PipelineMetrics::add(&self.metrics.written, taken.events.len() as u64);
+                PipelineMetrics::add(&self.metrics.rebalance_written, taken.events.len() as u64);
                 if let Err(e) = store_offsets(consumer, &self.topic, &taken.next_offsets) {
                     warn!(error = %e, "storing offsets at revocation failed");
                 }
@@ -163,7 +172,7 @@ impl Shared {
                 );
             }
         }
-        commit_stored(consumer, CommitMode::Sync);
+        commit_stored(consumer, CommitMode::Sync, &self.metrics);
     }
 
     /// Run one sink write from the (synchronous) rebalance callback.
@@ -203,6 +212,31 @@ pub(crate) struct PipelineContext {
 impl ClientContext for PipelineContext {}
 
 impl ConsumerContext for PipelineContext {
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        let refused = refused_by_rebalance;
+        let partition_refused = offsets
+            .elements()
+            .iter()
+            // rdkafka reports a partition's error as `OffsetFetch`
+            // whatever the request was.
+            .any(|e| matches!(e.error(), Err(KafkaError::OffsetFetch(c)) if refused(c)));
+        match result {
+            Err(KafkaError::ConsumerCommit(c)) if refused(c) => {
+                PipelineMetrics::add(&self.shared.metrics.commits_refused, 1);
+                warn!(error = %c, "offset commit refused: the group is rebalancing");
+            }
+            _ if partition_refused => {
+                PipelineMetrics::add(&self.shared.metrics.commits_refused, 1);
+                warn!("offset commit refused for some partitions: the group is rebalancing");
+            }
+            _ => {}
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             self.shared.on_revoke(consumer, tpl);
@@ -236,11 +270,31 @@ fn offsets_tpl(topic: &str, next: &BTreeMap<i32, i64>) -> Result<TopicPartitionL
     Ok(tpl)
 }
 
-fn commit_stored<C: ConsumerContext>(consumer: &BaseConsumer<C>, mode: CommitMode) {
+/// The coordinator refused a commit because the group is rebalancing (or
+/// this member's generation is over).
+fn refused_by_rebalance(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+    )
+}
+
+/// Commit the stored offsets; a refusal is counted, anything else logged.
+fn commit_stored<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    mode: CommitMode,
+    metrics: &PipelineMetrics,
+) {
     match consumer.commit_consumer_state(mode) {
         Ok(()) => {}
         // Nothing stored since the last commit.
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(KafkaError::ConsumerCommit(c)) if refused_by_rebalance(c) => {
+            PipelineMetrics::add(&metrics.commits_refused, 1);
+            warn!(error = %c, "offset commit refused: the group is rebalancing");
+        }
         Err(e) => warn!(error = %e, "offset commit failed"),
     }
 }

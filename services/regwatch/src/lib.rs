@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod advisor;
+pub mod metrics;
 pub mod scaled;
 
 use anyhow::Context;

@@ -61,9 +61,16 @@ enum Cmd {
     Authz {
         #[arg(long, default_value = "127.0.0.1:8400")]
         listen: SocketAddr,
+        /// Serve Prometheus metrics (relay backlog, deliveries) at /metrics here.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Run the pipeline: Kafka (`[pipeline]`) → ClickHouse (`[store]`) + detectors.
-    Pipeline,
+    Pipeline {
+        /// Serve Prometheus metrics (consumed, written, dead-lettered, paused…) at /metrics here.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
+    },
     /// Run the read API on ClickHouse (`[store]`); needs REGWATCH_API_TOKEN.
     Api {
         #[arg(long, default_value = "127.0.0.1:8600")]
@@ -111,6 +118,7 @@ async fn serve_authz(
     mut cfg: AuthzConfig,
     relay: Option<regwatch_relay::RelayConfig>,
     listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -139,6 +147,18 @@ async fn serve_authz(
         Some(r) => {
             println!("  relay: outbox → {} ({})", r.brokers, r.topic);
             let relay = regwatch_relay::Relay::new(store.clone(), r)?;
+            if let Some(addr) = metrics_listen {
+                let mut registry = prometheus_client::registry::Registry::default();
+                registry.register_collector(Box::new(regwatch::metrics::RelayCollector(
+                    relay.metrics(),
+                )));
+                let mut stop = stop_rx.clone();
+                let (a, _) = regwatch::metrics::serve(addr, registry, async move {
+                    let _ = stop.changed().await;
+                })
+                .await?;
+                println!("  metrics: http://{a}/metrics");
+            }
             let mut stop = stop_rx.clone();
             Some(tokio::spawn(relay.run(async move {
                 let _ = stop.changed().await;
@@ -221,8 +241,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Cmd::Authz { listen } => serve_authz(cfg, scaled.relay.clone(), listen).await,
-        Cmd::Pipeline => {
+        Cmd::Authz {
+            listen,
+            metrics_listen,
+        } => serve_authz(cfg, scaled.relay.clone(), listen, metrics_listen).await,
+        Cmd::Pipeline { metrics_listen } => {
             let pcfg = scaled
                 .pipeline
                 .clone()
@@ -233,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
                 pcfg,
                 store,
                 scaled.detect.clone().unwrap_or_default(),
+                metrics_listen,
                 shutdown_signal(),
             )
             .await

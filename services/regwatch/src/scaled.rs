@@ -91,6 +91,7 @@ pub async fn pipeline(
     cfg: regwatch_pipeline::PipelineConfig,
     store: Arc<dyn regwatch_store::EventStore>,
     detect: regwatch_detect::DetectConfig,
+    metrics_listen: Option<std::net::SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let detector = regwatch_detect::Detector::new(detect)?;
@@ -105,6 +106,21 @@ pub async fn pipeline(
         detector,
         Some(publisher),
     ));
-    regwatch_pipeline::run(cfg, sink, shutdown).await?;
+    let pipeline = regwatch_pipeline::Pipeline::new(cfg, sink)?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = metrics_listen {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(crate::metrics::PipelineCollector(
+            pipeline.metrics(),
+        )));
+        let (a, _) = crate::metrics::serve(addr, registry, async move {
+            let _ = stop_rx.changed().await;
+        })
+        .await?;
+        println!("  metrics: http://{a}/metrics");
+    }
+    let res = pipeline.run(shutdown).await;
+    let _ = stop_tx.send(true);
+    res?;
     Ok(())
 }

@@ -48,9 +48,14 @@ impl Lcg {
 }
 
 fn pipeline(brokers: &str, group: &str, ch: &str, db: &str) -> Killed {
+    pipeline_with(brokers, group, ch, db, &[])
+}
+
+fn pipeline_with(brokers: &str, group: &str, ch: &str, db: &str, args: &[&str]) -> Killed {
     Killed(
         Command::new(env!("CARGO_BIN_EXE_regwatch"))
             .arg("pipeline")
+            .args(args)
             .env("REGWATCH_PIPELINE__BROKERS", brokers)
             .env("REGWATCH_PIPELINE__GROUP_ID", group)
             // Small batches, so a kill usually lands between a store write
@@ -200,8 +205,15 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
             break;
         }
     }
-    // The last one runs to the end.
-    let _last = pipeline(&brokers, &group, &ch, &db);
+    // The last one runs to the end, with its metrics listener on.
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
+    let _last = pipeline_with(
+        &brokers,
+        &group,
+        &ch,
+        &db,
+        &["--metrics-listen", &metrics_addr],
+    );
     let t = Instant::now();
     while store.count_events().await.unwrap() < total {
         assert!(
@@ -214,6 +226,25 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         kills >= 3,
         "the test killed the pipeline only {kills} times"
     );
+    // The binary exports its counters for Prometheus.
+    let metrics = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert_eq!(value("regwatch_pipeline_paused"), 0);
+    assert!(value("regwatch_pipeline_consumed_total") >= value("regwatch_pipeline_written_total"));
+    value("regwatch_pipeline_dead_lettered_total");
+    value("regwatch_pipeline_commits_refused_total");
 
     let q = |sql: String| ch_number(&http, &ch, sql);
     let final_rows = q(format!("SELECT count() FROM {db}.events FINAL")).await;

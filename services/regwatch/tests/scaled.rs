@@ -106,6 +106,7 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
         pcfg,
         events.clone(),
         Default::default(),
+        None,
         stopped(stop_rx.clone()),
     ));
 

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{create_topics, env_or_skip, free_port, TansuBroker};
+use common::{create_topics, env_or_skip, free_port, wait_until, TansuBroker};
 use regwatch_pipeline::{Pipeline, PipelineConfig, PipelineMetrics};
 use regwatch_relay::{Relay, RelayConfig, RelayMetrics};
 use regwatch_store::EventStore;
@@ -70,18 +70,6 @@ fn tool_or_skip(ok: bool, what: &str, fix: &str) -> bool {
 
 fn port_is_free(p: u16) -> bool {
     TcpListener::bind(("127.0.0.1", p)).is_ok()
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !f().await {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    start.elapsed()
 }
 
 // ---------------------------------------------------------------- tansu
@@ -421,6 +409,33 @@ fn vm_rss_kib() -> u64 {
         .unwrap()
 }
 
+/// Serve the relay's metrics the way `regwatch authz --metrics-listen`
+/// does and scrape `/metrics` once.
+async fn scrape_relay_metrics(
+    http: &reqwest::Client,
+    relay: &Arc<regwatch_relay::RelayMetrics>,
+) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(regwatch::metrics::RelayCollector(relay.clone())));
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr, task) =
+        regwatch::metrics::serve("127.0.0.1:0".parse().unwrap(), registry, async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    let r = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    let _ = stop.send(());
+    let _ = task.await;
+    body
+}
+
 // ---------------------------------------------------------------- tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,7 +498,27 @@ async fn kafka_down_while_clients_register() {
         "none marked"
     );
     assert_eq!(authz.relay.published.load(Ordering::SeqCst), 10);
-    assert!(authz.relay.failed_rounds.load(Ordering::SeqCst) >= 2);
+    // Each failed round takes one delivery timeout (5 s here); the gauge can
+    // reach 30 at the start of a round, before the second one has failed.
+    wait_until(
+        "two failed relay rounds",
+        Duration::from_secs(30),
+        async || authz.relay.failed_rounds.load(Ordering::SeqCst) >= 2,
+    )
+    .await;
+    assert_eq!(authz.store.outbox_backlog().await.unwrap(), 30);
+    // The backlog is exported: a Prometheus scrape reads it.
+    let metrics = scrape_relay_metrics(&http, &authz.relay).await;
+    assert!(
+        metrics.lines().any(|l| l == "regwatch_relay_backlog 30"),
+        "backlog gauge in /metrics:\n{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "regwatch_relay_published_total 10"),
+        "published counter in /metrics:\n{metrics}"
+    );
 
     // Back on the same port: an empty broker (topics recreated).
     let _broker = start_tansu(&tansu, port).await;

@@ -14,109 +14,17 @@
 //! unpublished, and all of them arrive once it is back.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use regwatch_authz::store::Store;
 use regwatch_pipeline::{EventSink, Pipeline, PipelineConfig, SinkError, SinkEvent};
 use regwatch_relay::{Relay, RelayConfig};
 use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
+use regwatch_testkit::{create_topics, free_port, tansu_or_skip, wait_until, TansuBroker};
 use tokio::sync::oneshot;
-
-fn tansu_binary() -> Option<PathBuf> {
-    match std::env::var("REGWATCH_TEST_TANSU") {
-        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but REGWATCH_TEST_TANSU is not: point it at a tansu binary")
-        }
-        _ => {
-            eprintln!(
-                "skipping the tansu test: set REGWATCH_TEST_TANSU=$(command -v tansu) \
-                 (build it with `cargo install tansu --locked --features dynostore,postgres`)"
-            );
-            None
-        }
-    }
-}
-
-/// A tansu process, killed on drop.
-struct Broker {
-    child: Child,
-}
-
-impl Broker {
-    fn start(bin: &PathBuf, port: u16) -> Broker {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "tansu did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { child }
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin client");
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(t, n)| NewTopic::new(t, *n, TopicReplication::Fixed(1)))
-        .collect();
-    let results = admin
-        .create_topics(new.iter(), &AdminOptions::new())
-        .await
-        .expect("create topics");
-    for r in results {
-        r.expect("topic created");
-    }
-}
 
 /// (ids seen, first-seen ids per client, duplicates)
 type Seen = (HashSet<uuid::Uuid>, HashMap<String, Vec<uuid::Uuid>>, usize);
@@ -176,14 +84,6 @@ async fn record(
     }
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !f().await {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn pipeline_config(brokers: &str, group: &str) -> PipelineConfig {
     PipelineConfig {
         brokers: brokers.to_string(),
@@ -214,14 +114,14 @@ fn start_pipeline(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
-    let Some(bin) = tansu_binary() else { return };
+    let Some(bin) = tansu_or_skip() else { return };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let broker = Broker::start(&bin, port);
+    let mut broker = TansuBroker::start_on(&bin, port);
     create_topics(&brokers, &[("events", 3), ("dlq", 1)]).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -278,7 +178,7 @@ async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
     assert_eq!(metrics.backlog.load(Ordering::SeqCst), 10);
 
     // Back on the same port (memory storage: an empty broker again).
-    let _broker = Broker::start(&bin, port);
+    let _broker = TansuBroker::start_on(&bin, port);
     create_topics(&brokers, &[("events", 3), ("dlq", 1)]).await;
     wait_until(
         "backlog drained after restart",

@@ -59,6 +59,10 @@ fn main() -> ExitCode {
         "seed {seed}: {} events, {} benign clients, {} attack clients, {} alerts",
         report.events, report.benign_clients, report.attack_clients, report.alerts
     );
+    println!(
+        "refused registrations without a client (each its own unit): {} benign, {} attack",
+        report.benign_attempts, report.attack_attempts
+    );
     println!("| kind | attack units | detected | recall | clients alerted | precision |");
     println!("|---|---:|---:|---:|---:|---:|");
     for k in &report.kinds {
@@ -73,9 +77,9 @@ fn main() -> ExitCode {
         );
     }
     println!(
-        "false positives: {} of {} benign clients alerted ({:.2}%)",
+        "false positives: {} of {} benign clients and refused attempts alerted ({:.2}%)",
         report.benign_alerted,
-        report.benign_clients,
+        report.benign_clients + report.benign_attempts,
         report.false_positive_rate * 100.0
     );
     for (c, s) in &report.false_positives {

@@ -6,7 +6,7 @@
 //! P(X >= count) under Poisson(baseline) comes from `statrs`. The check
 //! runs on every event, so the alert fires on the event that crosses.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -79,6 +79,9 @@ pub struct BurstMember {
     pub event_id: Uuid,
     /// When (seconds on the state clock).
     pub at: u32,
+    /// What else the alert should tally about it (for a rejected attempt:
+    /// the rule that refused it).
+    pub detail: Option<Box<str>>,
 }
 
 /// An ongoing burst.
@@ -135,6 +138,8 @@ pub struct BurstReport {
     pub first_event: Uuid,
     /// The latest clients counted, oldest first, with their events.
     pub members: Vec<(String, Uuid)>,
+    /// How often each member detail occurs among the listed members.
+    pub details: BTreeMap<String, u32>,
 }
 
 impl RateState {
@@ -193,6 +198,7 @@ impl RateState {
         listed: usize,
         client_id: &str,
         event_id: Uuid,
+        detail: Option<&str>,
     ) -> Option<BurstReport> {
         // Out-of-order events count in the current window.
         let t = t.max(self.window_start);
@@ -206,6 +212,7 @@ impl RateState {
             client_id: client_id.into(),
             event_id,
             at: t,
+            detail: detail.map(Into::into),
         };
         if self.members.is_none() && self.first.is_none() {
             self.first = Some(Box::new(member));
@@ -258,6 +265,16 @@ impl RateState {
             return None;
         }
         let e = self.episode.as_ref()?;
+        let listed = || {
+            self.first
+                .iter()
+                .map(|x| &**x)
+                .chain(self.members.iter().flat_map(|m| m.iter()))
+        };
+        let mut details: BTreeMap<String, u32> = BTreeMap::new();
+        for d in listed().filter_map(|x| x.detail.as_deref()) {
+            *details.entry(d.to_owned()).or_default() += 1;
+        }
         Some(BurstReport {
             count,
             window_secs: w,
@@ -268,13 +285,10 @@ impl RateState {
             total_in_burst: e.total,
             started: e.started,
             first_event: e.first_event,
-            members: self
-                .first
-                .iter()
-                .map(|x| &**x)
-                .chain(self.members.iter().flat_map(|m| m.iter()))
+            members: listed()
                 .map(|x| (x.client_id.to_string(), x.event_id))
                 .collect(),
+            details,
         })
     }
 }

@@ -1,0 +1,188 @@
+//! Prometheus exposition of the process's counters and gauges
+//! (`GET /metrics`, text format), on a listener of its own
+//! (`--metrics-listen`) so it can stay off the public interfaces.
+//!
+//! The services own their metrics as plain atomics (no exporter dependency
+//! in the libraries); the collectors here read them at scrape time.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use regwatch_pipeline::PipelineMetrics;
+use regwatch_relay::RelayMetrics;
+
+fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let c = ConstCounter::new(v);
+    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// The outbox relay (`regwatch authz` with `[relay]`).
+#[derive(Debug)]
+pub struct RelayCollector(pub Arc<RelayMetrics>);
+
+impl Collector for RelayCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let m = &self.0;
+        let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        gauge(
+            &mut e,
+            "regwatch_relay_backlog",
+            "Outbox rows not yet acknowledged by the broker (as of the last read).",
+            m.backlog.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "regwatch_relay_published",
+            "Outbox rows acknowledged by the broker and marked published.",
+            c(&m.published),
+        )?;
+        counter(
+            &mut e,
+            "regwatch_relay_delivery_failures",
+            "Deliveries that failed (each is retried).",
+            c(&m.delivery_failures),
+        )?;
+        counter(
+            &mut e,
+            "regwatch_relay_failed_rounds",
+            "Relay rounds that failed and were retried after backoff.",
+            c(&m.failed_rounds),
+        )?;
+        counter(
+            &mut e,
+            "regwatch_relay_producer_replacements",
+            "Kafka producers replaced after a fatal error or a run of failed rounds.",
+            c(&m.producer_replacements),
+        )
+    }
+}
+
+/// The Kafka consumer (`regwatch pipeline`).
+#[derive(Debug)]
+pub struct PipelineCollector(pub Arc<PipelineMetrics>);
+
+impl Collector for PipelineCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let m = &self.0;
+        let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let counters: [(&str, &str, u64); 9] = [
+            (
+                "regwatch_pipeline_consumed",
+                "Records received from Kafka.",
+                c(&m.consumed),
+            ),
+            (
+                "regwatch_pipeline_written",
+                "Events the store acknowledged (a replayed event counts again).",
+                c(&m.written),
+            ),
+            (
+                "regwatch_pipeline_dead_lettered",
+                "Records written to the dead-letter topic.",
+                c(&m.dead_lettered),
+            ),
+            (
+                "regwatch_pipeline_sink_failures",
+                "Store writes that returned an error.",
+                c(&m.sink_failures),
+            ),
+            (
+                "regwatch_pipeline_pauses",
+                "Times the partitions were paused because the store was failing.",
+                c(&m.pauses),
+            ),
+            (
+                "regwatch_pipeline_commits",
+                "Offset commits requested after a durable batch.",
+                c(&m.commits),
+            ),
+            (
+                "regwatch_pipeline_rebalance_written",
+                "Events of revoked partitions written and committed before the handover.",
+                c(&m.rebalance_written),
+            ),
+            (
+                "regwatch_pipeline_rebalance_dropped",
+                "Events of revoked partitions left unwritten to the next owner.",
+                c(&m.rebalance_dropped),
+            ),
+            (
+                "regwatch_pipeline_commits_refused",
+                "Offset commits the coordinator refused during a rebalance.",
+                c(&m.commits_refused),
+            ),
+        ];
+        for (name, help, v) in counters {
+            counter(&mut e, name, help, v)?;
+        }
+        gauge(
+            &mut e,
+            "regwatch_pipeline_paused",
+            "1 while the partitions are paused because the store is failing.",
+            i64::from(m.paused.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// The `/metrics` router over `registry`.
+pub fn router(registry: Arc<Registry>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                    Ok(()) => (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }
+        }),
+    )
+}
+
+/// Bind `addr` and serve `/metrics` until `shutdown`; returns the bound
+/// address and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    registry: Registry,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind the metrics listener {addr}"))?;
+    let local = listener.local_addr()?;
+    let app = router(Arc::new(registry));
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "metrics listener stopped");
+        }
+    });
+    Ok((local, task))
+}
