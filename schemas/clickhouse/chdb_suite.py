@@ -229,6 +229,9 @@ def main():
             event_ids=[r[0] for r in rows],
         )
         eq(sorted(r["event_id"] for r in existing), IDS[:3], "existing ids")
+        # An empty id list renders as [''] and matches nothing.
+        none = suite.q("events_existing", min_ms=0, max_ms=2**32 * 1000, event_ids=[])
+        eq(none, [], "existing ids of an empty list")
         fresh = [r for r in rows if r[0] not in {e["event_id"] for e in existing}]
         suite.q("events_insert", rows=Raw(", ".join(event_row(*r) for r in fresh)))
         eq([int(r["events"]) for r in suite.q("events_count")], [5], "count")

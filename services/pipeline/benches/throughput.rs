@@ -275,22 +275,15 @@ fn generate(n: usize) -> Vec<(String, String)> {
 
 // ---------------------------------------------------------------- sinks
 
-/// Detection off: the pipeline's sink reduced to `EventStore::insert_events`
-/// (the same conversion `StoreSink` does, without the detector).
+/// Detection off: the pipeline's sink reduced to the store write
+/// (`analyze::store_batch`, what `StoreSink` writes with, without the
+/// detector).
 struct ThinSink(Arc<dyn EventStore>);
 
 #[async_trait]
 impl EventSink for ThinSink {
     async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
-        let stored: Vec<StoredEvent> = batch
-            .iter()
-            .map(|e| StoredEvent {
-                envelope: e.envelope.clone(),
-                raw: String::from_utf8_lossy(&e.raw).into_owned(),
-            })
-            .collect();
-        self.0
-            .insert_events(&stored)
+        regwatch_pipeline::analyze::store_batch(self.0.as_ref(), batch)
             .await
             .map(|_| ())
             .map_err(|e| SinkError::Unavailable(e.to_string()))

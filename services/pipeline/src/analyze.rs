@@ -11,12 +11,13 @@
 //! from the dedup key and the triggering event, so the upserts are
 //! idempotent.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use regwatch_detect::Detector;
 use regwatch_schemas::Alert;
-use regwatch_store::{EventStore, StoredEvent};
+use regwatch_store::{EventRef, EventStore, InsertOutcome};
 
 use crate::sink::{EventSink, SinkError, SinkEvent};
 
@@ -31,6 +32,33 @@ pub struct StoreSink {
     store: Arc<dyn EventStore>,
     detector: Mutex<Detector>,
     publisher: Option<Arc<dyn AlertPublisher>>,
+}
+
+/// Writes `batch` to `store` without copying it: the store borrows each
+/// envelope and raw record. The raw bytes are the record the envelope was
+/// parsed from, so they are UTF-8 and borrowed as they are; only a record
+/// that is not (which the parse would have refused) is copied, lossily, as
+/// before.
+pub async fn store_batch(
+    store: &dyn EventStore,
+    batch: &[SinkEvent],
+) -> Result<InsertOutcome, regwatch_store::StoreError> {
+    let raws: Vec<Cow<'_, str>> = batch
+        .iter()
+        .map(|e| match std::str::from_utf8(&e.raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(&e.raw),
+        })
+        .collect();
+    let refs: Vec<EventRef<'_>> = batch
+        .iter()
+        .zip(&raws)
+        .map(|(e, raw)| EventRef {
+            envelope: &e.envelope,
+            raw,
+        })
+        .collect();
+    store.insert_event_refs(&refs).await
 }
 
 fn sink_error(e: regwatch_store::StoreError) -> SinkError {
@@ -54,6 +82,33 @@ impl StoreSink {
         }
     }
 
+    /// Rebuild the detectors' state from the store: every event with
+    /// `occurred_at` in `[since, until)`, in stored order, observed as if it
+    /// had just arrived; the alerts this raises were raised (and stored)
+    /// the first time and are dropped. Returns the number of events read.
+    ///
+    /// The scaled pipeline calls it once at start, before it consumes, so a
+    /// restarted process remembers the clients, names, hosts and rates of
+    /// the window. Events the consumer then reads again (the uncommitted
+    /// tail after a crash) are observed twice; that can only raise a rate,
+    /// never hide one.
+    pub async fn rebuild(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, regwatch_store::StoreError> {
+        regwatch_store::scan_events(self.store.as_ref(), since, until, |events| {
+            let mut d = self.detector.lock().unwrap_or_else(|p| p.into_inner());
+            for e in events {
+                if let Some(o) = regwatch_detect::envelope::observation(e) {
+                    let _ = d.observe(&o);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Run the time-driven detectors (`dormant_client`) at `now`.
     pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Alert>, SinkError> {
         let alerts = self
@@ -66,8 +121,9 @@ impl StoreSink {
     }
 
     async fn deliver(&self, alerts: &[Alert]) -> Result<(), SinkError> {
-        for a in alerts {
-            self.store.upsert_alert(a).await.map_err(sink_error)?;
+        // One write for the lot (the same result as one upsert each).
+        if !alerts.is_empty() {
+            self.store.upsert_alerts(alerts).await.map_err(sink_error)?;
         }
         if let (Some(p), false) = (&self.publisher, alerts.is_empty()) {
             p.publish(alerts).await?;
@@ -79,15 +135,7 @@ impl StoreSink {
 #[async_trait]
 impl EventSink for StoreSink {
     async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
-        let stored: Vec<StoredEvent> = batch
-            .iter()
-            .map(|e| StoredEvent {
-                envelope: e.envelope.clone(),
-                raw: String::from_utf8_lossy(&e.raw).into_owned(),
-            })
-            .collect();
-        self.store
-            .insert_events(&stored)
+        store_batch(self.store.as_ref(), batch)
             .await
             .map_err(sink_error)?;
         let alerts: Vec<Alert> = {

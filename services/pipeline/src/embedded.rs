@@ -16,6 +16,12 @@ use std::time::Duration;
 use crate::sink::{EventSink, SinkEvent};
 use crate::validate::{validate, Limits};
 
+/// Outbox rows read, and written to the sink, at a time: the Kafka
+/// pipeline's default batch (`batch_max_events`). Larger batches matter
+/// for the SQLite store, whose commit cost grows with the pages a batch
+/// dirties, not with its rows (BENCHMARKS.md).
+const BATCH: u32 = 5_000;
+
 /// Read `outbox` after `cursor` into `sink` until `stop` turns true.
 /// `on_batch` is told the new cursor after each durable batch (metrics).
 pub async fn run(
@@ -33,7 +39,7 @@ pub async fn run(
     let mut cursor = 0i64;
     let mut backoff = poll;
     loop {
-        let rows = match outbox.outbox_after(cursor, 1000).await {
+        let rows = match outbox.outbox_after(cursor, BATCH).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "embedded pipeline: outbox read failed; retrying");
@@ -42,10 +48,11 @@ pub async fn run(
         };
         if !rows.is_empty() {
             let last = rows.last().map(|r| r.seq).unwrap_or(cursor);
+            // The rows are ours: each payload moves into its event uncopied.
             let batch: Vec<SinkEvent> = rows
-                .iter()
+                .into_iter()
                 .filter_map(|r| match validate(Some(r.payload.as_bytes()), &limits) {
-                    Ok(envelope) => Some(SinkEvent { envelope, raw: r.payload.clone().into_bytes(), partition: 0, offset: r.seq }),
+                    Ok(envelope) => Some(SinkEvent { envelope, raw: r.payload.into_bytes(), partition: 0, offset: r.seq }),
                     Err(rej) => {
                         tracing::error!(seq = r.seq, reason = rej.reason.as_str(), detail = %rej.detail, "embedded pipeline: outbox row fails the contract; skipped");
                         None

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod advisor;
 pub mod metrics;
+pub mod retention;
 pub mod scaled;
 
 use anyhow::Context;
@@ -31,6 +32,10 @@ pub struct UpOptions {
     /// `(username, password)` of the local user to create; `None`: an
     /// `admin` user with a generated password, printed once.
     pub user: Option<(String, String)>,
+    /// `[detect]`: thresholds, protected names, allowlists.
+    pub detect: regwatch_detect::DetectConfig,
+    /// `[retention]`: how long events are kept, and the archive.
+    pub retention: retention::RetentionConfig,
 }
 
 /// Where the embedded shape listens, once started.
@@ -130,7 +135,8 @@ pub async fn up(
             .await
             .context("open the event store")?,
     );
-    let detector = regwatch_detect::Detector::new(regwatch_detect::DetectConfig::default())?;
+    opts.retention.validate()?;
+    let detector = regwatch_detect::Detector::new(opts.detect.clone())?;
     let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
         events.clone(),
         detector,
@@ -174,6 +180,16 @@ pub async fn up(
         pipe_stop.clone(),
         |_| {},
     ));
+    let retention = {
+        let mut stop = pipe_stop.clone();
+        tokio::spawn(retention::run(
+            events.clone(),
+            opts.retention.clone(),
+            async move {
+                let _ = stop.changed().await;
+            },
+        ))
+    };
     let sweeper = {
         let (sink, mut stop) = (sink.clone(), pipe_stop);
         tokio::spawn(async move {
@@ -203,7 +219,7 @@ pub async fn up(
     }
     let _ = stop_tx.send(());
     let _ = pipe_stop_tx.send(true);
-    let _ = tokio::join!(pipeline, sweeper);
+    let _ = tokio::join!(pipeline, sweeper, retention);
     while let Some(res) = tasks.join_next().await {
         res.context("server task")?.context("server")?;
     }

@@ -70,6 +70,9 @@ enum Cmd {
         /// Serve Prometheus metrics (consumed, written, dead-lettered, paused…) at /metrics here.
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// At start, rebuild the detectors' state from this many days of stored events (0: start empty).
+        #[arg(long, default_value_t = 7)]
+        rebuild_days: u32,
     },
     /// Run the read API on ClickHouse (`[store]`); needs REGWATCH_API_TOKEN.
     Api {
@@ -224,6 +227,8 @@ async fn main() -> anyhow::Result<()> {
                 api,
                 cimd_allow_loopback_dev,
                 user,
+                detect: scaled.detect.clone().unwrap_or_default(),
+                retention: scaled.retention.clone().unwrap_or_default(),
             };
             regwatch::up(
                 opts,
@@ -245,7 +250,10 @@ async fn main() -> anyhow::Result<()> {
             listen,
             metrics_listen,
         } => serve_authz(cfg, scaled.relay.clone(), listen, metrics_listen).await,
-        Cmd::Pipeline { metrics_listen } => {
+        Cmd::Pipeline {
+            metrics_listen,
+            rebuild_days,
+        } => {
             let pcfg = scaled
                 .pipeline
                 .clone()
@@ -255,8 +263,13 @@ async fn main() -> anyhow::Result<()> {
             regwatch::scaled::pipeline(
                 pcfg,
                 store,
-                scaled.detect.clone().unwrap_or_default(),
-                metrics_listen,
+                regwatch::scaled::PipelineOptions {
+                    detect: scaled.detect.clone().unwrap_or_default(),
+                    retention: scaled.retention.clone().unwrap_or_default(),
+                    metrics_listen,
+                    rebuild_days,
+                    ..Default::default()
+                },
                 shutdown_signal(),
             )
             .await

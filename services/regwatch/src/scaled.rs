@@ -36,6 +36,8 @@ pub struct ScaledConfig {
     pub store: Option<StoreConfig>,
     /// `[detect]`: thresholds, protected names, allowlists.
     pub detect: Option<regwatch_detect::DetectConfig>,
+    /// `[retention]`: keep_days, check interval, export directory.
+    pub retention: Option<crate::retention::RetentionConfig>,
 }
 
 impl ScaledConfig {
@@ -64,6 +66,7 @@ impl ScaledConfig {
             pipeline: table(&fig, "pipeline")?,
             store: table(&fig, "store")?,
             detect: table(&fig, "detect")?,
+            retention: table(&fig, "retention")?,
         })
     }
 
@@ -86,15 +89,45 @@ pub async fn clickhouse(cfg: &StoreConfig) -> anyhow::Result<Arc<dyn regwatch_st
     Ok(Arc::new(s))
 }
 
-/// Kafka → store + detectors, until `shutdown`.
+/// What `regwatch pipeline` runs beside the consumer.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// `[detect]`.
+    pub detect: regwatch_detect::DetectConfig,
+    /// `[retention]`.
+    pub retention: crate::retention::RetentionConfig,
+    /// Serve `/metrics` here.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// At start, rebuild the detectors' state from the events of this many
+    /// days before now (0: start empty).
+    pub rebuild_days: u32,
+    /// How often the time-driven detectors (`dormant_client`) run.
+    pub sweep_every: std::time::Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            detect: Default::default(),
+            retention: Default::default(),
+            metrics_listen: None,
+            rebuild_days: 7,
+            sweep_every: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Kafka → store + detectors, until `shutdown`; with the detector state
+/// rebuilt from the store first, the periodic sweep, retention and the
+/// metrics listener as `opts` says.
 pub async fn pipeline(
     cfg: regwatch_pipeline::PipelineConfig,
     store: Arc<dyn regwatch_store::EventStore>,
-    detect: regwatch_detect::DetectConfig,
-    metrics_listen: Option<std::net::SocketAddr>,
+    opts: PipelineOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let detector = regwatch_detect::Detector::new(detect)?;
+    opts.retention.validate()?;
+    let detector = regwatch_detect::Detector::new(opts.detect)?;
     // Alerts go to regwatch.alerts.v1 too, after they are stored.
     let publisher: Arc<dyn regwatch_pipeline::analyze::AlertPublisher> =
         Arc::new(regwatch_pipeline::alerts::KafkaAlertPublisher::new(
@@ -102,25 +135,63 @@ pub async fn pipeline(
             regwatch_schemas::ALERTS_TOPIC,
         )?);
     let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
-        store,
+        store.clone(),
         detector,
         Some(publisher),
     ));
-    let pipeline = regwatch_pipeline::Pipeline::new(cfg, sink)?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(addr) = metrics_listen {
+    if opts.rebuild_days > 0 {
+        let now = chrono::Utc::now();
+        let since = now - chrono::Duration::days(i64::from(opts.rebuild_days));
+        let t = std::time::Instant::now();
+        let read = sink
+            .rebuild(since, now)
+            .await
+            .context("rebuild the detectors' state from the store")?;
+        println!(
+            "  detector state rebuilt from {read} events of the last {} days in {:?}",
+            opts.rebuild_days,
+            t.elapsed()
+        );
+    }
+    let pipeline = regwatch_pipeline::Pipeline::new(cfg, sink.clone())?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
+    };
+    let retention_task = tokio::spawn(crate::retention::run(
+        store,
+        opts.retention,
+        stopped(stop_rx.clone()),
+    ));
+    let sweeper = {
+        let (sink, stop) = (sink.clone(), stopped(stop_rx.clone()));
+        let every = opts.sweep_every;
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = sink.sweep(chrono::Utc::now()).await {
+                            tracing::warn!(error = %e, "detector sweep failed");
+                        }
+                    }
+                    _ = &mut stop => return,
+                }
+            }
+        })
+    };
+    if let Some(addr) = opts.metrics_listen {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(crate::metrics::PipelineCollector(
             pipeline.metrics(),
         )));
-        let (a, _) = crate::metrics::serve(addr, registry, async move {
-            let _ = stop_rx.changed().await;
-        })
-        .await?;
+        let (a, _) = crate::metrics::serve(addr, registry, stopped(stop_rx.clone())).await?;
         println!("  metrics: http://{a}/metrics");
     }
     let res = pipeline.run(shutdown).await;
     let _ = stop_tx.send(true);
+    let _ = tokio::join!(retention_task, sweeper);
     res?;
     Ok(())
 }

@@ -24,6 +24,8 @@ async fn start() -> (
         api: Some(("127.0.0.1:0".parse().unwrap(), TOKEN.into())),
         cimd_allow_loopback_dev: false,
         user: Some(("alice".into(), "alice-password-123".into())),
+        detect: Default::default(),
+        retention: Default::default(),
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{create_topics, env_or_skip, TansuBroker};
+use common::{create_topics, env_or_skip, AuthzWithRelay, TansuBroker};
 use rdkafka::config::ClientConfig;
 use regwatch_store::{AlertQuery, EventQuery};
 use serde_json::{json, Value};
@@ -37,7 +37,6 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
 
     // The authorization server with its relay, on PostgreSQL as the scaled
     // shape runs it (a fresh database), or SQLite outside CI without one.
-    let dir = tempfile::tempdir().unwrap();
     let database_url = match std::env::var("REGWATCH_TEST_PG_URL") {
         Ok(base) => {
             sqlx::any::install_default_drivers();
@@ -48,46 +47,32 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
                 .await
                 .unwrap();
             admin.close().await;
-            format!("{}/{db}", base.rsplit_once('/').unwrap().0)
+            Some(format!("{}/{db}", base.rsplit_once('/').unwrap().0))
         }
         Err(_) if std::env::var_os("CI").is_some() => {
             panic!("REGWATCH_TEST_PG_URL is not set in CI")
         }
-        Err(_) => format!("sqlite://{}", dir.path().join("authz.db").display()),
+        Err(_) => None,
     };
     eprintln!(
         "authorization server database: {}",
-        database_url.split('@').next_back().unwrap_or("")
+        database_url
+            .as_deref()
+            .map_or("SQLite", |u| u.split('@').next_back().unwrap_or(""))
     );
-    let mut cfg = regwatch_authz::AuthzConfig {
+    let authz = AuthzWithRelay::start(
         database_url,
-        ..Default::default()
-    };
-    cfg.rate_limit.per_minute = 0;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    cfg.issuer = issuer.clone();
-    let store = regwatch_authz::Store::connect(&cfg.database_url, 1)
-        .await
-        .unwrap();
-    let relay = regwatch_relay::Relay::new(
-        store.clone(),
         regwatch_relay::RelayConfig {
             brokers: brokers.clone(),
             ..Default::default()
         },
     )
-    .unwrap();
+    .await;
+    let issuer = authz.issuer.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
-    tokio::spawn(relay.run(stopped(stop_rx.clone())));
-    tokio::spawn(regwatch_authz::run(
-        regwatch_authz::AppState::new(cfg, store),
-        listener,
-        stopped(stop_rx.clone()),
-    ));
 
     // The pipeline into ClickHouse.
     let db = format!("rw_scaled_{}", uuid::Uuid::now_v7().simple());
@@ -106,7 +91,6 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
         pcfg,
         events.clone(),
         Default::default(),
-        None,
         stopped(stop_rx.clone()),
     ));
 

@@ -35,9 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{create_topics, env_or_skip, free_port, wait_until, TansuBroker};
+use common::{create_topics, env_or_skip, free_port, wait_until, AuthzWithRelay, TansuBroker};
 use regwatch_pipeline::{Pipeline, PipelineConfig, PipelineMetrics};
-use regwatch_relay::{Relay, RelayConfig, RelayMetrics};
+use regwatch_relay::RelayConfig;
 use regwatch_store::EventStore;
 use serde_json::{json, Value};
 
@@ -237,21 +237,6 @@ async fn assert_exactly_once(
 
 // ---------------------------------------------------------------- stack
 
-/// The authorization server (SQLite) with its relay; stopped on drop.
-struct Authz {
-    issuer: String,
-    store: regwatch_authz::Store,
-    relay: Arc<RelayMetrics>,
-    stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Authz {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
 fn relay_config(brokers: &str) -> RelayConfig {
     RelayConfig {
         brokers: brokers.to_string(),
@@ -266,38 +251,8 @@ fn relay_config(brokers: &str) -> RelayConfig {
     }
 }
 
-async fn start_authz(brokers: &str) -> Authz {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = regwatch_authz::AuthzConfig {
-        database_url: format!("sqlite://{}", dir.path().join("authz.db").display()),
-        ..Default::default()
-    };
-    cfg.rate_limit.per_minute = 0;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    cfg.issuer = issuer.clone();
-    let store = regwatch_authz::Store::connect(&cfg.database_url, 1)
-        .await
-        .unwrap();
-    let relay = Relay::new(store.clone(), relay_config(brokers)).unwrap();
-    let metrics = relay.metrics();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.changed().await;
-    };
-    tokio::spawn(relay.run(stopped(rx.clone())));
-    tokio::spawn(regwatch_authz::run(
-        regwatch_authz::AppState::new(cfg, store.clone()),
-        listener,
-        stopped(rx),
-    ));
-    Authz {
-        issuer,
-        store,
-        relay: metrics,
-        stop,
-        _dir: dir,
-    }
+async fn start_authz(brokers: &str) -> AuthzWithRelay {
+    AuthzWithRelay::start(None, relay_config(brokers)).await
 }
 
 /// A fresh ClickHouse database for this test.

@@ -66,14 +66,33 @@ impl From<sqlx::Error> for StoreError {
                 // SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes
                 // (low byte) clear when the other writer finishes; SQLITE_FULL
                 // (13) and SQLITE_IOERR (10) when an operator acts.
-                let code = db
-                    .code()
-                    .and_then(|c| c.parse::<i64>().ok())
-                    .map(|c| c & 0xff);
+                let code = db.code().and_then(|c| c.parse::<i64>().ok());
                 match code {
-                    Some(5 | 6 | 10 | 13) => StoreError::Unavailable(e.to_string()),
+                    Some(c) if sqlite_code_is_transient(c) => {
+                        StoreError::Unavailable(e.to_string())
+                    }
                     _ => StoreError::Rejected(e.to_string()),
                 }
+            }
+            _ => StoreError::Rejected(e.to_string()),
+        }
+    }
+}
+
+/// SQLite result codes (primary, the low byte of an extended code) that
+/// clear by themselves or when an operator acts: SQLITE_BUSY (5),
+/// SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13).
+fn sqlite_code_is_transient(code: i64) -> bool {
+    matches!(code & 0xff, 5 | 6 | 10 | 13)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if sqlite_code_is_transient(i64::from(f.extended_code)) =>
+            {
+                StoreError::Unavailable(e.to_string())
             }
             _ => StoreError::Rejected(e.to_string()),
         }
@@ -150,5 +169,23 @@ mod tests {
         assert_eq!(clickhouse_code("Code: 241. DB::Exception"), Some(241));
         assert!(StoreError::from(clickhouse::error::Error::TimedOut).is_retryable());
         assert!(!StoreError::InvalidQuery("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn sqlite_codes_classify() {
+        let failure = |extended_code: i32| {
+            StoreError::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error {
+                    code: rusqlite::ErrorCode::Unknown,
+                    extended_code,
+                },
+                None,
+            ))
+        };
+        assert!(failure(5).is_retryable()); // SQLITE_BUSY
+        assert!(failure(5 | (1 << 8)).is_retryable()); // SQLITE_BUSY_RECOVERY
+        assert!(failure(13).is_retryable()); // SQLITE_FULL
+        assert!(!failure(19).is_retryable()); // SQLITE_CONSTRAINT
+        assert!(!failure(1).is_retryable()); // SQLITE_ERROR (bad SQL, no table)
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! One trait, [`EventStore`], two backends:
 //! - [`sqlite::SqliteStore`] for the embedded shape (one file, WAL,
-//!   `INSERT OR IGNORE` on `event_id`);
+//!   `INSERT OR IGNORE` on `event_id`, writes on one rusqlite writer thread
+//!   with a transaction per batch);
 //! - [`clickhouse::ClickHouseStore`] for the scaled shape (ClickHouse over
 //!   HTTP, `ReplacingMergeTree` tables read with `FINAL`, a per-minute rollup
 //!   kept by a materialized view, day partitions dropped by retention).
@@ -43,7 +44,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regwatch_schemas::{Alert, AlertKind, AlertStatus, Envelope, EventType};
+use regwatch_schemas::{ActorKind, Alert, AlertKind, AlertStatus, Envelope, EventType};
 use serde::{Deserialize, Serialize};
 
 pub use error::{Result, StoreError};
@@ -74,6 +75,25 @@ impl StoredEvent {
             reason: format!("cannot serialize: {e}"),
         })?;
         Ok(StoredEvent { envelope, raw })
+    }
+}
+
+/// A borrowed [`StoredEvent`]: what [`EventStore::insert_event_refs`]
+/// takes, so a caller that already holds the envelope and the raw bytes
+/// (the pipeline's sink) hands them over without cloning either.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRef<'a> {
+    pub envelope: &'a Envelope,
+    /// The JSON as received. Its `event_id` must be the envelope's.
+    pub raw: &'a str,
+}
+
+impl<'a> From<&'a StoredEvent> for EventRef<'a> {
+    fn from(ev: &'a StoredEvent) -> Self {
+        EventRef {
+            envelope: &ev.envelope,
+            raw: &ev.raw,
+        }
     }
 }
 
@@ -261,7 +281,16 @@ impl ExportHook for NoExport {
 pub trait EventStore: Send + Sync {
     /// Stores the events whose `event_id` is not stored yet. Safe to call
     /// again with the same batch (after a crash, a retry, a replay).
-    async fn insert_events(&self, batch: &[StoredEvent]) -> Result<InsertOutcome>;
+    async fn insert_events(&self, batch: &[StoredEvent]) -> Result<InsertOutcome> {
+        let refs: Vec<EventRef<'_>> = batch.iter().map(EventRef::from).collect();
+        self.insert_event_refs(&refs).await
+    }
+
+    /// [`EventStore::insert_events`] on borrowed events (no copy of the
+    /// envelopes or the raw JSON before the backend serializes them). Same
+    /// contract: every event is validated before anything is written, and
+    /// a bad one refuses the whole batch.
+    async fn insert_event_refs(&self, batch: &[EventRef<'_>]) -> Result<InsertOutcome>;
 
     /// One page in `(occurred_at ms, event_id)` order.
     async fn query_events(&self, q: &EventQuery) -> Result<EventPage>;
@@ -280,6 +309,18 @@ pub trait EventStore: Send + Sync {
     /// Inserts or updates an alert by `alert_id`; the stored version is the
     /// one with the latest `updated_at`.
     async fn upsert_alert(&self, alert: &Alert) -> Result<()>;
+
+    /// [`EventStore::upsert_alert`] for each alert, in order, as one write
+    /// where the backend can: the result is the one the calls one by one
+    /// would leave (per `alert_id`, the latest `updated_at`; on a tie, the
+    /// later one in the slice). An error means nothing may be assumed
+    /// written; the whole slice may be written again.
+    async fn upsert_alerts(&self, alerts: &[Alert]) -> Result<()> {
+        for a in alerts {
+            self.upsert_alert(a).await?;
+        }
+        Ok(())
+    }
 
     /// One page of alerts in `(created_at ms, alert_id)` order.
     async fn query_alerts(&self, q: &AlertQuery) -> Result<AlertPage>;
@@ -301,6 +342,37 @@ pub trait EventStore: Send + Sync {
 }
 
 /// Checks a page limit against `1..=MAX_PAGE_LIMIT`.
+/// Every event with `occurred_at` in `[since, until)`, in stored order, a
+/// page (up to [`MAX_PAGE_LIMIT`]) at a time to `each_page`; returns how
+/// many were read. For whole-window readers (detector rebuild, archive
+/// before retention).
+pub async fn scan_events(
+    store: &dyn EventStore,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    mut each_page: impl FnMut(&[Envelope]) -> Result<()> + Send,
+) -> Result<u64> {
+    let mut cursor = None;
+    let mut read = 0u64;
+    loop {
+        let page = store
+            .query_events(&EventQuery {
+                since: Some(since),
+                until: Some(until),
+                limit: MAX_PAGE_LIMIT,
+                cursor,
+                ..Default::default()
+            })
+            .await?;
+        read += page.events.len() as u64;
+        each_page(&page.events)?;
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(read),
+        }
+    }
+}
+
 pub(crate) fn check_limit(limit: u32) -> Result<u32> {
     if (1..=MAX_PAGE_LIMIT).contains(&limit) {
         Ok(limit)
@@ -324,18 +396,18 @@ pub(crate) struct EventColumns {
     pub event_id: String,
     pub event_type: &'static str,
     pub occurred_at_ms: u64,
+    pub actor_kind: &'static str,
 }
 
 /// Validates what a backend is about to store: a timestamp it can hold and
 /// a `raw` that is JSON carrying the same `event_id`.
-pub(crate) fn event_columns(ev: &StoredEvent) -> Result<EventColumns> {
+pub(crate) fn event_columns(ev: &EventRef<'_>) -> Result<EventColumns> {
     #[derive(Deserialize)]
     struct IdOnly {
         event_id: uuid::Uuid,
     }
-    let event_id = ev.envelope.event_id.to_string();
     let bad = |reason: String| StoreError::InvalidEvent {
-        event_id: event_id.clone(),
+        event_id: ev.envelope.event_id.to_string(),
         reason,
     };
     let ms = ev.envelope.occurred_at.timestamp_millis();
@@ -345,7 +417,7 @@ pub(crate) fn event_columns(ev: &StoredEvent) -> Result<EventColumns> {
             ev.envelope.occurred_at
         )));
     }
-    let raw_id: IdOnly = serde_json::from_str(&ev.raw)
+    let raw_id: IdOnly = serde_json::from_str(ev.raw)
         .map_err(|e| bad(format!("raw is not an event JSON object: {e}")))?;
     if raw_id.event_id != ev.envelope.event_id {
         return Err(bad(format!(
@@ -354,10 +426,28 @@ pub(crate) fn event_columns(ev: &StoredEvent) -> Result<EventColumns> {
         )));
     }
     Ok(EventColumns {
-        event_id,
+        event_id: ev
+            .envelope
+            .event_id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned(),
         event_type: ev.envelope.event_type().as_str(),
         occurred_at_ms: ms as u64,
+        actor_kind: actor_kind_str(ev.envelope.actor.kind),
     })
+}
+
+/// The wire name of an actor kind, without a trip through serde (a unit
+/// test checks it against serde).
+pub(crate) fn actor_kind_str(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::Client => "client",
+        ActorKind::User => "user",
+        ActorKind::Admin => "admin",
+        ActorKind::System => "system",
+        ActorKind::Detector => "detector",
+    }
 }
 
 /// The serde wire name of a unit enum variant (`"open"`, `"high"`, …).
@@ -378,4 +468,22 @@ pub(crate) fn retention_cutoff(keep_days: u32, now: DateTime<Utc>) -> (String, u
         .map(|t| t.and_utc().timestamp_millis().max(0) as u64)
         .unwrap_or(0);
     (day.format("%Y%m%d").to_string(), start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actor_kind_names_are_the_wire_names() {
+        for k in [
+            ActorKind::Client,
+            ActorKind::User,
+            ActorKind::Admin,
+            ActorKind::System,
+            ActorKind::Detector,
+        ] {
+            assert_eq!(actor_kind_str(k), wire_name(&k));
+        }
+    }
 }

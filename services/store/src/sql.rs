@@ -29,6 +29,15 @@ pub enum Lit {
 /// Appends `s` as a ClickHouse string literal.
 pub fn quote(s: &str, out: &mut String) {
     out.push('\'');
+    // Most values (ids, names) need no escape: copy them whole.
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\'' | b'\0' | b'\n' | b'\r' | b'\t'))
+    {
+        out.push_str(s);
+        out.push('\'');
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -87,6 +96,7 @@ pub fn render(template: &str, values: &[(&str, Lit)]) -> Result<String> {
             }
             Lit::StrList(items) if items.is_empty() => out.push_str("''"),
             Lit::StrList(items) => {
+                out.reserve(items.iter().map(|s| s.len() + 4).sum());
                 for (i, s) in items.iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");

@@ -53,6 +53,20 @@ impl Backend {
         }
     }
 
+    /// A second store on the same file or database: what a restarted
+    /// process (or another process) sees. `recent_ids` bounds the
+    /// ClickHouse store's memory of ids it wrote.
+    async fn reopen(&self, recent_ids: usize) -> Arc<dyn EventStore> {
+        match &self.raw {
+            Raw::Sqlite(path) => Arc::new(SqliteStore::open(path).await.expect("reopen sqlite")),
+            Raw::ClickHouse(c) => Arc::new(
+                ClickHouseStore::new(c.admin.clone(), &c.database)
+                    .expect("store")
+                    .with_recent_ids(recent_ids),
+            ),
+        }
+    }
+
     /// Drops the test database on success (a failed test leaves it for a look).
     async fn finish(self) {
         if let Raw::ClickHouse(c) = &self.raw {
@@ -717,6 +731,321 @@ async fn retention_exports_then_drops_old_partitions() {
         assert!(again.dropped.is_empty());
         b.finish().await;
     }
+}
+
+/// The per-minute counts `events` should produce.
+fn expected_rollup(evs: &[StoredEvent]) -> BTreeMap<(i64, String), u64> {
+    let mut expected: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    for e in evs {
+        let minute = e.envelope.occurred_at.timestamp() / 60 * 60;
+        *expected
+            .entry((minute, e.envelope.event_type().as_str().to_string()))
+            .or_default() += 1;
+    }
+    expected
+}
+
+async fn rollup(store: &dyn EventStore) -> BTreeMap<(i64, String), u64> {
+    store
+        .event_counts_by_minute(t0() - Duration::days(30), t0() + Duration::days(1))
+        .await
+        .expect("rollup")
+        .into_iter()
+        .map(|m| ((m.minute.timestamp(), m.event_type), m.events))
+        .collect()
+}
+
+/// The ClickHouse store skips the existence check for ids it remembers
+/// writing; this checks that forgetting them (eviction from its bounded
+/// memory, a restart, another instance) never makes it write one twice:
+/// every outcome, the count and the rollup stay exact.
+#[tokio::test]
+async fn replay_after_eviction_or_restart_writes_nothing_twice() {
+    for b in backends().await {
+        let all = events(90, t0());
+        // Remembers only the last 8 ids it wrote.
+        let first = b.reopen(8).await;
+        for chunk in all[..60].chunks(20) {
+            let out = first.insert_events(chunk).await.expect("insert");
+            assert_eq!((out.inserted, out.duplicates), (20, 0), "{}", b.name);
+        }
+        // Most of these were evicted from its memory.
+        let out = first.insert_events(&all[..60]).await.expect("replay");
+        assert_eq!(
+            (out.inserted, out.duplicates),
+            (0, 60),
+            "{}: replay after eviction",
+            b.name
+        );
+        // A restarted instance (empty memory) replays and goes further.
+        let restarted = b.reopen(8).await;
+        let out = restarted
+            .insert_events(&all[30..90])
+            .await
+            .expect("restart");
+        assert_eq!(
+            (out.inserted, out.duplicates),
+            (30, 30),
+            "{}: replay after restart",
+            b.name
+        );
+        // The first instance never saw 60..90 written.
+        let out = first.insert_events(&all).await.expect("replay all");
+        assert_eq!((out.inserted, out.duplicates), (0, 90), "{}", b.name);
+        // And a store with no memory at all agrees.
+        let forgetful = b.reopen(0).await;
+        let out = forgetful.insert_events(&all).await.expect("no memory");
+        assert_eq!((out.inserted, out.duplicates), (0, 90), "{}", b.name);
+
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            90,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            rollup(b.store.as_ref()).await,
+            expected_rollup(&all),
+            "{}: the rollup counted a duplicate",
+            b.name
+        );
+        drop((first, restarted, forgetful));
+        b.finish().await;
+    }
+}
+
+/// Retention drops rows the store may remember writing: a replay of a
+/// dropped event afterwards is judged by what is stored, as before the
+/// memory existed (both backends write it again, exactly once).
+#[tokio::test]
+async fn replay_after_retention_is_judged_by_what_is_stored() {
+    for b in backends().await {
+        let now = t0();
+        let old = events(6, now - Duration::days(10));
+        let recent = events(4, now);
+        b.store.insert_events(&old).await.expect("old");
+        b.store.insert_events(&recent).await.expect("recent");
+        let report = b
+            .store
+            .apply_retention(7, now, &NoExport)
+            .await
+            .expect("retention");
+        assert_eq!(report.dropped, vec!["20261112"], "{}", b.name);
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            4,
+            "{}",
+            b.name
+        );
+        let mut replay = old.clone();
+        replay.extend(recent.iter().cloned());
+        let out = b.store.insert_events(&replay).await.expect("replay");
+        assert_eq!((out.inserted, out.duplicates), (6, 4), "{}", b.name);
+        let out = b.store.insert_events(&replay).await.expect("again");
+        assert_eq!((out.inserted, out.duplicates), (0, 10), "{}", b.name);
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            10,
+            "{}",
+            b.name
+        );
+        // (The dropped day's rollup is not compared: ClickHouse retention
+        // drops events partitions, not the rollup's.)
+        let kept: BTreeMap<(i64, String), u64> = b
+            .store
+            .event_counts_by_minute(now - Duration::hours(1), now + Duration::hours(1))
+            .await
+            .expect("rollup")
+            .into_iter()
+            .map(|m| ((m.minute.timestamp(), m.event_type), m.events))
+            .collect();
+        assert_eq!(kept, expected_rollup(&recent), "{}", b.name);
+        b.finish().await;
+    }
+}
+
+/// Several batches in flight at once on one store (and, on SQLite, a
+/// second store on the same file writing at the same time): each event
+/// is stored once and counted as new by exactly one call.
+#[tokio::test]
+async fn concurrent_overlapping_writes_store_each_event_once() {
+    for b in backends().await {
+        let all = Arc::new(events(300, t0()));
+        let mut stores = vec![b.store.clone()];
+        if b.name == "sqlite" {
+            // Two writer threads on one file: the busy timeout serializes
+            // them. (Two ClickHouse instances may race on a new id, see
+            // the backend docs; one instance serializes its own writes.)
+            stores.push(b.reopen(0).await);
+        }
+        let mut tasks = Vec::new();
+        for i in 0..6usize {
+            let store = stores[i % stores.len()].clone();
+            let all = all.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut inserted = 0;
+                // Every task covers 0..300 in its own order and chunking.
+                let size = 25 + 10 * i;
+                let mut chunks: Vec<&[StoredEvent]> = all.chunks(size).collect();
+                let turn = i % chunks.len();
+                chunks.rotate_left(turn);
+                for c in chunks {
+                    inserted += store.insert_events(c).await.expect("insert").inserted;
+                }
+                inserted
+            }));
+        }
+        let mut inserted = 0;
+        for t in tasks {
+            inserted += t.await.expect("task");
+        }
+        assert_eq!(inserted, 300, "{}: new events reported", b.name);
+        assert_eq!(
+            b.store.count_events().await.expect("count"),
+            300,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            rollup(b.store.as_ref()).await,
+            expected_rollup(&all),
+            "{}",
+            b.name
+        );
+        drop(stores);
+        b.finish().await;
+    }
+}
+
+/// A batch of alert upserts leaves what the same upserts one by one leave,
+/// and a bad alert refuses the whole batch.
+#[tokio::test]
+async fn alert_batch_upsert_equals_one_by_one() {
+    for b in backends().await {
+        let c = t0();
+        let (a, tie, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let batch = vec![
+            alert(a, c, c, AlertStatus::Open, "a1"),
+            alert(
+                a,
+                c,
+                c + Duration::seconds(30),
+                AlertStatus::Acknowledged,
+                "a3",
+            ),
+            // Older than what precedes it: must not win.
+            alert(a, c, c + Duration::seconds(10), AlertStatus::Resolved, "a2"),
+            alert(tie, c, c, AlertStatus::Open, "tie-first"),
+            alert(
+                other,
+                c + Duration::seconds(1),
+                c + Duration::seconds(1),
+                AlertStatus::Open,
+                "o",
+            ),
+            // Same updated_at: the later one wins.
+            alert(tie, c, c, AlertStatus::Suppressed, "tie-last"),
+        ];
+        let mut bad = alert(Uuid::now_v7(), c, c, AlertStatus::Open, "bad");
+        bad.updated_at = Utc.timestamp_opt(-5, 0).single().expect("t");
+        let mut with_bad = batch.clone();
+        with_bad.insert(2, bad);
+        assert!(
+            b.store.upsert_alerts(&with_bad).await.is_err(),
+            "{}",
+            b.name
+        );
+        assert!(
+            b.store
+                .query_alerts(&AlertQuery::default())
+                .await
+                .expect("none")
+                .alerts
+                .is_empty(),
+            "{}: a refused batch wrote something",
+            b.name
+        );
+
+        b.store.upsert_alerts(&batch).await.expect("batch");
+        let mut got: Vec<(Uuid, String)> = b
+            .store
+            .query_alerts(&AlertQuery::default())
+            .await
+            .expect("all")
+            .alerts
+            .into_iter()
+            .map(|x| (x.alert_id, x.summary))
+            .collect();
+        got.sort();
+        let mut want = vec![
+            (a, "a3".to_string()),
+            (tie, "tie-last".to_string()),
+            (other, "o".to_string()),
+        ];
+        want.sort();
+        assert_eq!(got, want, "{}", b.name);
+
+        // A later batch with an older version changes nothing; a newer one
+        // does.
+        b.store
+            .upsert_alerts(&[
+                alert(a, c, c + Duration::seconds(20), AlertStatus::Open, "a-old"),
+                alert(
+                    other,
+                    c + Duration::seconds(1),
+                    c + Duration::seconds(2),
+                    AlertStatus::Resolved,
+                    "o2",
+                ),
+            ])
+            .await
+            .expect("second batch");
+        let got: BTreeMap<Uuid, String> = b
+            .store
+            .query_alerts(&AlertQuery::default())
+            .await
+            .expect("all")
+            .alerts
+            .into_iter()
+            .map(|x| (x.alert_id, x.summary))
+            .collect();
+        assert_eq!(got.get(&a).map(String::as_str), Some("a3"), "{}", b.name);
+        assert_eq!(
+            got.get(&other).map(String::as_str),
+            Some("o2"),
+            "{}",
+            b.name
+        );
+        assert!(b.store.upsert_alerts(&[]).await.is_ok());
+        b.finish().await;
+    }
+}
+
+/// The SQLite writer commits a batch as one transaction: a row that fails
+/// half way leaves none of the batch, and the writer carries on.
+#[tokio::test]
+async fn sqlite_batch_is_all_or_nothing_and_the_writer_survives() {
+    let b = backends().await.into_iter().next().expect("sqlite backend");
+    assert_eq!(b.name, "sqlite");
+    b.exec(
+        "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.client_id = 'c-boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+    )
+    .await;
+    let mut batch = events(10, t0());
+    batch.insert(7, event(t0(), 0, "c-boom"));
+    let err = b.store.insert_events(&batch).await.expect_err("trigger");
+    assert!(!err.is_retryable(), "{err}");
+    assert_eq!(
+        b.store.count_events().await.expect("count"),
+        0,
+        "half a batch was written"
+    );
+    b.exec("DROP TRIGGER boom").await;
+    let out = b.store.insert_events(&batch).await.expect("after");
+    assert_eq!(out.inserted, 11);
+    assert_eq!(b.store.count_events().await.expect("count"), 11);
+    b.finish().await;
 }
 
 #[tokio::test]

@@ -18,3 +18,62 @@ pub async fn create_topics(brokers: &str) {
     )
     .await;
 }
+
+/// The authorization server with its outbox relay, as `regwatch authz`
+/// with a `[relay]` table runs it, in this process; stopped on drop.
+pub struct AuthzWithRelay {
+    pub issuer: String,
+    pub store: regwatch_authz::Store,
+    pub relay: std::sync::Arc<regwatch_relay::RelayMetrics>,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl AuthzWithRelay {
+    /// On `database_url`, or a fresh SQLite file when `None`; the rate
+    /// limit is off (the tests register in bulk from one address).
+    pub async fn start(
+        database_url: Option<String>,
+        relay: regwatch_relay::RelayConfig,
+    ) -> AuthzWithRelay {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("authz.db").display()));
+        let mut cfg = regwatch_authz::AuthzConfig {
+            database_url,
+            ..Default::default()
+        };
+        cfg.rate_limit.per_minute = 0;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        cfg.issuer = issuer.clone();
+        let store = regwatch_authz::Store::connect(&cfg.database_url, 1)
+            .await
+            .unwrap();
+        let relay = regwatch_relay::Relay::new(store.clone(), relay).unwrap();
+        let metrics = relay.metrics();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.changed().await;
+        };
+        tokio::spawn(relay.run(stopped(rx.clone())));
+        tokio::spawn(regwatch_authz::run(
+            regwatch_authz::AppState::new(cfg, store.clone()),
+            listener,
+            stopped(rx),
+        ));
+        AuthzWithRelay {
+            issuer,
+            store,
+            relay: metrics,
+            stop,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for AuthzWithRelay {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

@@ -14,6 +14,22 @@
 //! - The per-minute rollup is a materialized view, which counts every row
 //!   inserted, duplicates too. So `insert_events` first asks which ids are
 //!   stored (`events_existing.sql`) and inserts only the others.
+//! - What may skip that question: an id this store instance wrote (or saw
+//!   stored) recently is kept in a bounded in-process set (`RecentIds`,
+//!   FIFO), and is a duplicate without asking. The set only ever says "is
+//!   stored", never "is new": an id it does not hold (evicted, written by
+//!   another process, or anything after a restart) is always checked
+//!   against ClickHouse. Nothing in memory can prove an id new (the relay
+//!   may publish an event twice, another pipeline may have written it), so
+//!   every new event costs one existence check; the set saves the check
+//!   for replays (retries, re-deliveries), and the check itself is one
+//!   query per 5,000 ids. Ids enter the set only after ClickHouse
+//!   acknowledged the insert (or answered that they exist), and the set is
+//!   cleared when this store drops partitions (retention). A partition
+//!   dropped by someone else (another instance's retention, an operator)
+//!   can leave ids in the set whose rows are gone: a replay of such an old
+//!   event is then skipped rather than written back, which retention
+//!   wanted anyway.
 //! - The race: two writers inserting the same new `event_id` at the same
 //!   moment both see it absent and both insert; `events` still reads it once
 //!   (FINAL), the rollup counts it twice. Within one process a mutex
@@ -29,18 +45,20 @@
 
 mod rows;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use regwatch_schemas::{Alert, Envelope};
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 use crate::sql::{self, Lit};
 use crate::{
     bound_ms, check_limit, cursor, event_columns, retention_cutoff, wire_name, AlertPage,
-    AlertQuery, EventPage, EventQuery, EventStore, ExportHook, InsertOutcome, MinuteCount, Result,
-    RetentionReport, SchemaDiff, SchemaReport, StoreError, StoredEvent, MAX_STORED_MS,
+    AlertQuery, EventColumns, EventPage, EventQuery, EventRef, EventStore, ExportHook,
+    InsertOutcome, MinuteCount, Result, RetentionReport, SchemaDiff, SchemaReport, StoreError,
+    MAX_STORED_MS,
 };
 use rows::{
     AlertRow, ColumnRow, CountRow, EventRow, IdRow, MigrationRow, MinuteRow, PageRow, PartitionRow,
@@ -184,9 +202,54 @@ pub const EXPECTED_COLUMNS: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
-/// Ids per existence check: keeps the query far below `max_query_size`
-/// (256 KiB by default; 2,000 quoted UUIDs are ~80 KB).
-const EXISTING_CHUNK: usize = 2000;
+/// Ids per existence check: one query for a default 5,000-event batch,
+/// still below `max_query_size` (256 KiB by default; 5,000 quoted UUIDs
+/// are 200,000 bytes).
+const EXISTING_CHUNK: usize = 5000;
+
+/// Event ids the recent-ids set holds by default (~13 MB).
+pub const DEFAULT_RECENT_IDS: usize = 1 << 18;
+
+/// Event ids known to be stored: written by this instance (after
+/// ClickHouse acknowledged the insert) or reported stored by an existence
+/// check. Bounded: the oldest entry leaves first. See the module docs for
+/// why it may only ever answer "stored".
+struct RecentIds {
+    capacity: usize,
+    set: HashSet<Uuid>,
+    order: VecDeque<Uuid>,
+}
+
+impl RecentIds {
+    fn new(capacity: usize) -> Self {
+        RecentIds {
+            capacity,
+            set: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn contains(&self, id: &Uuid) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: Uuid) {
+        if self.capacity == 0 || !self.set.insert(id) {
+            return;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.set.clear();
+        self.order.clear();
+    }
+}
 
 /// A query file without its `--` comment lines, ready to render.
 fn template(file: &str) -> String {
@@ -267,8 +330,8 @@ pub struct ClickHouseStore {
     /// Needed by the `system.*` queries (schema check, partitions).
     database: String,
     /// Serializes existence-check + insert within this process (see the
-    /// module docs on the race).
-    insert_lock: Mutex<()>,
+    /// module docs on the race), and guards the ids known to be stored.
+    insert_lock: Mutex<RecentIds>,
 }
 
 impl ClickHouseStore {
@@ -287,8 +350,18 @@ impl ClickHouseStore {
         Ok(ClickHouseStore {
             client: client.with_validation(false).with_database(database),
             database: database.to_string(),
-            insert_lock: Mutex::new(()),
+            insert_lock: Mutex::new(RecentIds::new(DEFAULT_RECENT_IDS)),
         })
+    }
+
+    /// How many recently stored event ids this instance remembers to skip
+    /// the existence check on a replay ([`DEFAULT_RECENT_IDS`]; 0 turns the
+    /// memory off, every id is then checked).
+    pub fn with_recent_ids(self, capacity: usize) -> Self {
+        ClickHouseStore {
+            insert_lock: Mutex::new(RecentIds::new(capacity)),
+            ..self
+        }
     }
 
     /// The client, bound to this store's database (for exports and tests).
@@ -300,14 +373,21 @@ impl ClickHouseStore {
         &self.database
     }
 
-    async fn existing_ids(
-        &self,
-        ids: &[&str],
-        min_ms: u64,
-        max_ms: u64,
-    ) -> Result<HashSet<String>> {
+    /// Which of `rows` are stored already, one query per
+    /// [`EXISTING_CHUNK`] ids, each bounded by its rows' time range.
+    async fn existing_ids(&self, rows: &[(&EventRef<'_>, EventColumns)]) -> Result<HashSet<Uuid>> {
         let mut found = HashSet::new();
-        for chunk in ids.chunks(EXISTING_CHUNK) {
+        for chunk in rows.chunks(EXISTING_CHUNK) {
+            let min_ms = chunk
+                .iter()
+                .map(|(_, c)| c.occurred_at_ms)
+                .min()
+                .unwrap_or(0);
+            let max_ms = chunk
+                .iter()
+                .map(|(_, c)| c.occurred_at_ms)
+                .max()
+                .unwrap_or(0);
             let q = render(
                 queries::EVENTS_EXISTING,
                 &[
@@ -315,12 +395,15 @@ impl ClickHouseStore {
                     ("max_ms", Lit::UInt(max_ms)),
                     (
                         "event_ids",
-                        Lit::StrList(chunk.iter().map(|s| s.to_string()).collect()),
+                        Lit::StrList(chunk.iter().map(|(_, c)| c.event_id.clone()).collect()),
                     ),
                 ],
             )?;
             for row in self.client.query_raw(&q).fetch_all::<IdRow>().await? {
-                found.insert(row.event_id);
+                // Only ids of this chunk can match, and they parse.
+                if let Ok(id) = Uuid::parse_str(&row.event_id) {
+                    found.insert(id);
+                }
             }
         }
         Ok(found)
@@ -344,42 +427,48 @@ fn opt_str(v: Option<String>) -> (u64, Lit) {
 
 #[async_trait]
 impl EventStore for ClickHouseStore {
-    async fn insert_events(&self, batch: &[StoredEvent]) -> Result<InsertOutcome> {
+    async fn insert_event_refs(&self, batch: &[EventRef<'_>]) -> Result<InsertOutcome> {
         // Validate everything before writing anything: a bad event refuses
         // the whole batch, never half of it.
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut seen = HashSet::with_capacity(batch.len());
+        let mut rows: Vec<(&EventRef<'_>, EventColumns)> = Vec::with_capacity(batch.len());
+        let mut seen: HashSet<Uuid> = HashSet::with_capacity(batch.len());
         for ev in batch {
             let cols = event_columns(ev)?;
-            if seen.insert(cols.event_id.clone()) {
-                rows.push(EventRow::new(ev, cols));
+            if seen.insert(ev.envelope.event_id) {
+                rows.push((ev, cols));
             }
         }
+        let duplicates_of = |inserted: usize| InsertOutcome {
+            inserted: inserted as u64,
+            duplicates: (batch.len() - inserted) as u64,
+        };
         if rows.is_empty() {
-            return Ok(InsertOutcome {
-                inserted: 0,
-                duplicates: batch.len() as u64,
-            });
+            return Ok(duplicates_of(0));
         }
-        let min_ms = rows.iter().map(|r| r.occurred_at_ms).min().unwrap_or(0);
-        let max_ms = rows.iter().map(|r| r.occurred_at_ms).max().unwrap_or(0);
 
-        let _guard = self.insert_lock.lock().await;
-        let ids: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
-        let existing = self.existing_ids(&ids, min_ms, max_ms).await?;
-        rows.retain(|r| !existing.contains(&r.event_id));
+        let mut recent = self.insert_lock.lock().await;
+        // Known stored: a duplicate without asking. Unknown: asked.
+        rows.retain(|(ev, _)| !recent.contains(&ev.envelope.event_id));
+        if rows.is_empty() {
+            return Ok(duplicates_of(0));
+        }
+        let existing = self.existing_ids(&rows).await?;
+        rows.retain(|(ev, _)| !existing.contains(&ev.envelope.event_id));
+        for id in existing {
+            recent.insert(id);
+        }
         if !rows.is_empty() {
-            let mut insert = self.client.insert::<EventRow>("events").await?;
-            for row in &rows {
-                insert.write(row).await?;
+            let mut insert = self.client.insert::<EventRow<'_>>("events").await?;
+            for (ev, cols) in &rows {
+                insert.write(&EventRow::new(ev, cols)).await?;
             }
             insert.end().await?;
+            // Acknowledged: these are stored now.
+            for (ev, _) in &rows {
+                recent.insert(ev.envelope.event_id);
+            }
         }
-        let inserted = rows.len() as u64;
-        Ok(InsertOutcome {
-            inserted,
-            duplicates: batch.len() as u64 - inserted,
-        })
+        Ok(duplicates_of(rows.len()))
     }
 
     async fn query_events(&self, q: &EventQuery) -> Result<EventPage> {
@@ -451,9 +540,42 @@ impl EventStore for ClickHouseStore {
     }
 
     async fn upsert_alert(&self, alert: &Alert) -> Result<()> {
-        let row = AlertRow::new(alert)?;
+        self.upsert_alerts(std::slice::from_ref(alert)).await
+    }
+
+    async fn upsert_alerts(&self, alerts: &[Alert]) -> Result<()> {
+        // One insert for the lot. Per alert_id only the version the calls
+        // one by one would leave goes in (latest updated_at, on a tie the
+        // later one), so the result never depends on how ClickHouse orders
+        // equal versions inside one block.
+        // Every alert is checked first: a bad one refuses the whole slice,
+        // even if a later version of it would replace it.
+        let mut rows = alerts
+            .iter()
+            .map(AlertRow::new)
+            .collect::<Result<Vec<_>>>()?;
+        let mut winner: HashMap<Uuid, usize> = HashMap::with_capacity(alerts.len());
+        for (i, a) in alerts.iter().enumerate() {
+            let w = winner.entry(a.alert_id).or_insert(i);
+            if a.updated_at >= alerts[*w].updated_at {
+                *w = i;
+            }
+        }
+        if winner.len() < rows.len() {
+            let keep: HashSet<usize> = winner.into_values().collect();
+            let mut i = 0;
+            rows.retain(|_| {
+                i += 1;
+                keep.contains(&(i - 1))
+            });
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
         let mut insert = self.client.insert::<AlertRow>("alerts").await?;
-        insert.write(&row).await?;
+        for row in &rows {
+            insert.write(row).await?;
+        }
         insert.end().await?;
         Ok(())
     }
@@ -527,11 +649,18 @@ impl EventStore for ClickHouseStore {
             // Export first: a failed export keeps the partition (and stops
             // here, so partitions are always dropped oldest first).
             hook.export_partition(&p.partition_id).await?;
-            let drop = render(
+            let drop_sql = render(
                 queries::PARTITION_DROP,
                 &[("partition_id", Lit::Str(p.partition_id.clone()))],
             )?;
-            self.client.query_raw(&drop).execute().await?;
+            // The ids known stored may be in this partition: forget them
+            // all, under the insert lock, so no insert judges by them
+            // while or after the rows go.
+            let mut recent = self.insert_lock.lock().await;
+            let dropped = self.client.query_raw(&drop_sql).execute().await;
+            recent.clear();
+            drop(recent);
+            dropped?;
             tracing::info!(database = %self.database, partition = %p.partition_id, "events partition dropped");
             report.dropped.push(p.partition_id);
         }
@@ -650,7 +779,7 @@ mod tests {
         use clickhouse::Row;
         assert_eq!(
             insert_columns(queries::EVENTS_INSERT),
-            EventRow::COLUMN_NAMES
+            EventRow::<'static>::COLUMN_NAMES
         );
         assert_eq!(
             insert_columns(queries::ALERTS_INSERT),
@@ -663,7 +792,10 @@ mod tests {
                 .map(|(_, c)| c.iter().map(|(n, _)| *n).collect())
                 .unwrap_or_default()
         };
-        assert_eq!(EventRow::COLUMN_NAMES, expected("events").as_slice());
+        assert_eq!(
+            EventRow::<'static>::COLUMN_NAMES,
+            expected("events").as_slice()
+        );
         assert_eq!(AlertRow::COLUMN_NAMES, expected("alerts").as_slice());
     }
 

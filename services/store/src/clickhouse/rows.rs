@@ -8,44 +8,46 @@ use clickhouse::Row;
 use regwatch_schemas::Alert;
 use serde::{Deserialize, Serialize};
 
-use crate::{wire_name, EventColumns, Result, StoreError, StoredEvent, MAX_STORED_MS};
+use crate::{wire_name, EventColumns, EventRef, Result, StoreError, MAX_STORED_MS};
 
+/// One `events` row, borrowed from the event being stored (the insert
+/// serializes straight from the envelope and the raw JSON, no copy).
 #[derive(Debug, Row, Serialize)]
-pub(super) struct EventRow {
-    pub event_id: String,
-    pub event_type: String,
+pub(super) struct EventRow<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
     pub schema_version: u32,
     /// `DateTime` is seconds since the epoch as `UInt32`.
     pub occurred_at: u32,
     pub occurred_at_ms: u64,
-    pub issuer: String,
-    pub client_id: Option<String>,
-    pub actor_kind: String,
-    pub actor_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub request_id: Option<String>,
-    pub correlation_id: Option<String>,
-    pub raw: String,
+    pub issuer: &'a str,
+    pub client_id: Option<&'a str>,
+    pub actor_kind: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub raw: &'a str,
 }
 
-impl EventRow {
+impl<'a> EventRow<'a> {
     /// `cols` comes from `event_columns`, which bounds the timestamp.
-    pub fn new(ev: &StoredEvent, cols: EventColumns) -> Self {
-        let env = &ev.envelope;
+    pub fn new(ev: &EventRef<'a>, cols: &'a EventColumns) -> Self {
+        let env = ev.envelope;
         EventRow {
-            event_id: cols.event_id,
-            event_type: cols.event_type.to_string(),
+            event_id: &cols.event_id,
+            event_type: cols.event_type,
             schema_version: env.schema_version,
             occurred_at: (cols.occurred_at_ms / 1000) as u32,
             occurred_at_ms: cols.occurred_at_ms,
-            issuer: env.issuer.clone(),
-            client_id: env.client_id.clone(),
-            actor_kind: wire_name(&env.actor.kind),
-            actor_id: env.actor.id.clone(),
-            source_ip: env.source.as_ref().and_then(|s| s.ip.clone()),
-            request_id: env.request_id.clone(),
-            correlation_id: env.correlation_id.clone(),
-            raw: ev.raw.clone(),
+            issuer: &env.issuer,
+            client_id: env.client_id.as_deref(),
+            actor_kind: cols.actor_kind,
+            actor_id: env.actor.id.as_deref(),
+            source_ip: env.source.as_ref().and_then(|s| s.ip.as_deref()),
+            request_id: env.request_id.as_deref(),
+            correlation_id: env.correlation_id.as_deref(),
+            raw: ev.raw,
         }
     }
 }
