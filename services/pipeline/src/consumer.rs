@@ -244,8 +244,16 @@ impl ConsumerContext for PipelineContext {
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Error(e) = rebalance {
-            warn!(error = %e, "rebalance error");
+        let partitions = |tpl: &TopicPartitionList| {
+            tpl.elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect::<Vec<_>>()
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => info!(partitions = ?partitions(tpl), "partitions assigned"),
+            Rebalance::Revoke(tpl) => info!(partitions = ?partitions(tpl), "partitions revoked"),
+            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
         self.shared.assignment_changed.store(true, Ordering::SeqCst);
     }
