@@ -109,6 +109,14 @@ impl StoreSink {
         .await
     }
 
+    /// The detectors' state sizes (for metrics).
+    pub fn detector_stats(&self) -> regwatch_detect::StateStats {
+        self.detector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stats()
+    }
+
     /// Run the time-driven detectors (`dormant_client`) at `now`.
     pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Alert>, SinkError> {
         let alerts = self

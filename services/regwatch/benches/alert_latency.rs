@@ -108,6 +108,7 @@ async fn embedded() -> Stack {
         user: Some(("bench".into(), "bench-password-123".into())),
         detect: Default::default(),
         retention: Default::default(),
+        metrics_listen: None,
     };
     let mut cfg = regwatch_authz::AuthzConfig::default();
     cfg.rate_limit.per_minute = 0;

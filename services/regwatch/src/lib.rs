@@ -36,6 +36,8 @@ pub struct UpOptions {
     pub detect: regwatch_detect::DetectConfig,
     /// `[retention]`: how long events are kept, and the archive.
     pub retention: retention::RetentionConfig,
+    /// Serve Prometheus metrics at `/metrics` here.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the embedded shape listens, once started.
@@ -45,6 +47,7 @@ pub struct Endpoints {
     pub authz: SocketAddr,
     pub mcp: Option<SocketAddr>,
     pub api: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
     pub database_url: String,
 }
 
@@ -146,11 +149,28 @@ pub async fn up(
         Some((_, _, token)) => Some(regwatch_api::ApiState::new(events.clone(), token)?),
         None => None,
     };
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    let cursor = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let metrics_addr = match opts.metrics_listen {
+        Some(addr) => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register_collector(Box::new(metrics::DetectorCollector(sink.clone())));
+            registry.register_collector(Box::new(metrics::EmbeddedCollector(cursor.clone())));
+            let mut stop = metrics_stopped;
+            let (a, _) = metrics::serve(addr, registry, async move {
+                let _ = stop.changed().await;
+            })
+            .await?;
+            Some(a)
+        }
+        None => None,
+    };
     let endpoints = Endpoints {
         issuer: cfg.issuer.clone(),
         authz: authz_addr,
         mcp: mcp.as_ref().map(|m| m.1),
         api: api.as_ref().map(|a| a.1),
+        metrics: metrics_addr,
         database_url: cfg.database_url.clone(),
     };
     ready(&endpoints);
@@ -178,7 +198,10 @@ pub async fn up(
         sink.clone(),
         std::time::Duration::from_millis(100),
         pipe_stop.clone(),
-        |_| {},
+        {
+            let cursor = cursor.clone();
+            move |c| cursor.store(c, std::sync::atomic::Ordering::Relaxed)
+        },
     ));
     let retention = {
         let mut stop = pipe_stop.clone();
@@ -219,6 +242,7 @@ pub async fn up(
     }
     let _ = stop_tx.send(());
     let _ = pipe_stop_tx.send(true);
+    let _ = metrics_stop.send(true);
     let _ = tokio::join!(pipeline, sweeper, retention);
     while let Some(res) = tasks.join_next().await {
         res.context("server task")?.context("server")?;

@@ -56,6 +56,9 @@ enum Cmd {
         /// Serve the read API (/v1/events, /v1/alerts) here; needs REGWATCH_API_TOKEN.
         #[arg(long)]
         api_listen: Option<SocketAddr>,
+        /// Serve Prometheus metrics (detector state, outbox cursor) at /metrics here.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Run the authorization server alone, on the configured database.
     Authz {
@@ -197,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
             mcp_listen,
             cimd_allow_loopback_dev,
             api_listen,
+            metrics_listen,
         } => {
             let api = match api_listen {
                 Some(a) => {
@@ -229,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
                 user,
                 detect: scaled.detect.clone().unwrap_or_default(),
                 retention: scaled.retention.clone().unwrap_or_default(),
+                metrics_listen,
             };
             regwatch::up(
                 opts,
@@ -240,6 +245,9 @@ async fn main() -> anyhow::Result<()> {
                     }
                     if let Some(a) = e.api {
                         println!("API: http://{a}/v1/events (bearer REGWATCH_API_TOKEN)");
+                    }
+                    if let Some(m) = e.metrics {
+                        println!("metrics: http://{m}/metrics");
                     }
                 },
                 shutdown_signal(),

@@ -140,6 +140,85 @@ impl Collector for PipelineCollector {
     }
 }
 
+/// The detectors' correlation state (both shapes): how much is tracked
+/// against the configured bounds.
+pub struct DetectorCollector(pub Arc<regwatch_pipeline::analyze::StoreSink>);
+
+impl std::fmt::Debug for DetectorCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DetectorCollector")
+    }
+}
+
+impl Collector for DetectorCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let s = self.0.detector_stats();
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        let gauges: [(&str, &str, i64); 7] = [
+            (
+                "regwatch_detect_clients",
+                "Clients tracked by the detectors.",
+                n(s.clients),
+            ),
+            (
+                "regwatch_detect_rate_keys",
+                "Burst rate keys tracked.",
+                n(s.rate_keys),
+            ),
+            (
+                "regwatch_detect_established_names",
+                "Established client names indexed.",
+                n(s.established_names),
+            ),
+            (
+                "regwatch_detect_redirect_hosts",
+                "Redirect hosts tracked.",
+                n(s.hosts),
+            ),
+            (
+                "regwatch_detect_fingerprints",
+                "Registration fingerprints tracked.",
+                n(s.fingerprints),
+            ),
+            (
+                "regwatch_detect_revoked_clients",
+                "Revoked or deleted clients remembered.",
+                n(s.revoked),
+            ),
+            (
+                "regwatch_detect_dormancy_pending",
+                "Dormancy checks pending.",
+                n(s.dormant_pending),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            gauge(&mut e, name, help, v)?;
+        }
+        counter(
+            &mut e,
+            "regwatch_detect_client_evictions",
+            "Clients evicted from the bounded client table.",
+            s.client_evictions,
+        )
+    }
+}
+
+/// The embedded shape's outbox reader: the last outbox sequence number
+/// written to the store.
+#[derive(Debug)]
+pub struct EmbeddedCollector(pub Arc<std::sync::atomic::AtomicI64>);
+
+impl Collector for EmbeddedCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        gauge(
+            &mut e,
+            "regwatch_embedded_outbox_cursor",
+            "Last outbox sequence number the embedded pipeline made durable.",
+            self.0.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The `/metrics` router over `registry`.
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new().route(

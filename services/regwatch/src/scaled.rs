@@ -186,6 +186,7 @@ pub async fn pipeline(
         registry.register_collector(Box::new(crate::metrics::PipelineCollector(
             pipeline.metrics(),
         )));
+        registry.register_collector(Box::new(crate::metrics::DetectorCollector(sink.clone())));
         let (a, _) = crate::metrics::serve(addr, registry, stopped(stop_rx.clone())).await?;
         println!("  metrics: http://{a}/metrics");
     }

@@ -26,6 +26,7 @@ async fn start() -> (
         user: Some(("alice".into(), "alice-password-123".into())),
         detect: Default::default(),
         retention: Default::default(),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -165,5 +166,32 @@ async fn registrations_become_events_and_alerts() {
             "client.updated"
         ]
     );
+
+    // The metrics listener shows the detectors' state and the outbox cursor.
+    let metrics = http
+        .get(format!("http://{}/metrics", e.metrics.unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{metrics}"))
+    };
+    assert_eq!(
+        value("regwatch_detect_clients"),
+        4,
+        "four clients registered"
+    );
+    assert_eq!(
+        value("regwatch_embedded_outbox_cursor"),
+        5,
+        "five outbox rows durable"
+    );
+    assert_eq!(value("regwatch_detect_client_evictions_total"), 0);
     let _ = stop.send(());
 }

@@ -252,6 +252,7 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
     assert!(value("regwatch_pipeline_consumed_total") >= value("regwatch_pipeline_written_total"));
     value("regwatch_pipeline_dead_lettered_total");
     value("regwatch_pipeline_commits_refused_total");
+    value("regwatch_detect_clients");
 
     let q = |sql: String| ch_number(&http, &ch, sql);
     let final_rows = q(format!("SELECT count() FROM {db}.events FINAL")).await;
