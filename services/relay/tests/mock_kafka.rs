@@ -7,11 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
-use rdkafka::{Offset, TopicPartitionList};
 use regwatch_authz::store::Store;
 use regwatch_relay::{Relay, RelayConfig};
 use regwatch_schemas::{Actor, ClientDeleted, ClientRegistrationRejected, Envelope, EventPayload};
@@ -89,19 +86,7 @@ async fn record_rejected(store: &Store, out: &mut HashMap<String, Vec<String>>) 
 }
 
 async fn read_all(brokers: &str, topic: &str, n: usize, timeout: Duration) -> Vec<Record> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .expect("reader");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .expect("tpl");
-    }
-    consumer.assign(&tpl).expect("assign");
+    let consumer = regwatch_testkit::reader_from_beginning(brokers, topic, PARTITIONS);
     let mut out = Vec::new();
     let deadline = Instant::now() + timeout;
     // Read until `n` arrived, then a little longer to catch duplicates.

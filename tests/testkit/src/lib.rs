@@ -146,3 +146,32 @@ pub async fn wait_until(
     }
     start.elapsed()
 }
+
+/// A consumer assigned every partition `0..partitions` of `topic` from the
+/// beginning, outside any group's offsets (a fresh group id, no commits):
+/// for reading back exactly what a topic holds.
+pub fn reader_from_beginning(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let consumer: rdkafka::consumer::StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{}-{nanos}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .expect("reader");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    consumer
+}

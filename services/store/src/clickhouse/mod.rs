@@ -251,6 +251,17 @@ impl RecentIds {
     }
 }
 
+/// Cut a page fetched with `limit + 1` rows down to `limit`; the cursor
+/// of its last row when there was more.
+fn trim_page(rows: &mut Vec<PageRow>, limit: u32) -> Option<String> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    match rows.last() {
+        Some(last) if more => Some(cursor::encode(last.occurred_at_ms, &last.event_id)),
+        _ => None,
+    }
+}
+
 /// A query file without its `--` comment lines, ready to render.
 fn template(file: &str) -> String {
     file.lines()
@@ -491,12 +502,7 @@ impl EventStore for ClickHouseStore {
             ],
         )?;
         let mut rows = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = match rows.last() {
-            Some(last) if more => Some(cursor::encode(last.occurred_at_ms, &last.event_id)),
-            _ => None,
-        };
+        let next_cursor = trim_page(&mut rows, limit);
         let events = rows
             .iter()
             .map(|r| parse_envelope(&r.event_id, &r.raw))
@@ -603,12 +609,7 @@ impl EventStore for ClickHouseStore {
             ],
         )?;
         let mut rows = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = match rows.last() {
-            Some(last) if more => Some(cursor::encode(last.occurred_at_ms, &last.event_id)),
-            _ => None,
-        };
+        let next_cursor = trim_page(&mut rows, limit);
         let alerts = rows
             .iter()
             .map(|r| {
