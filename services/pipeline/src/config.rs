@@ -57,6 +57,10 @@ pub struct PipelineConfig {
     /// librdkafka `auto.offset.reset` for a group without committed
     /// offsets: `earliest` (default, nothing skipped) or `latest`.
     pub auto_offset_reset: String,
+    /// How often the consumer lag is measured (a separate connection asks
+    /// the broker for watermarks and the group's committed offsets); 0
+    /// turns the probe off.
+    pub lag_interval_ms: u64,
     /// Extra librdkafka properties (e.g. `security.protocol`). May not
     /// override the ones the delivery guarantees rest on.
     pub librdkafka: BTreeMap<String, String>,
@@ -82,6 +86,7 @@ impl Default for PipelineConfig {
             max_partition_fetch_bytes: 10 * 1024 * 1024,
             session_timeout_ms: 45_000,
             auto_offset_reset: "earliest".into(),
+            lag_interval_ms: 10_000,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -161,6 +166,9 @@ impl PipelineConfig {
         }
         if !matches!(self.auto_offset_reset.as_str(), "earliest" | "latest") {
             return bad("auto_offset_reset", "must be `earliest` or `latest`");
+        }
+        if self.lag_interval_ms != 0 && self.lag_interval_ms < 100 {
+            return bad("lag_interval_ms", "must be 0 (off) or at least 100");
         }
         for k in self.librdkafka.keys() {
             if RESERVED_KEYS.contains(&k.as_str()) {

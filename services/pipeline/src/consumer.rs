@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ const DLQ_MAX_VALUE_BYTES: usize = 900 * 1024;
 const DLQ_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Counters and gauges, shared with whoever exports metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PipelineMetrics {
     /// Records received from Kafka.
     pub consumed: AtomicU64,
@@ -65,6 +65,30 @@ pub struct PipelineMetrics {
     /// they covered is durable but uncommitted: read again by the next
     /// owner of the partition and absorbed by the store's idempotency.
     pub commits_refused: AtomicU64,
+    /// Records of the events topic the group has not committed, summed over
+    /// partitions; -1 until first measured (see `lag.rs`).
+    pub consumer_lag: AtomicI64,
+    /// Lag measurements that failed (the gauge keeps its last value).
+    pub lag_probe_failures: AtomicU64,
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        PipelineMetrics {
+            consumed: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            sink_failures: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            pauses: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            rebalance_dropped: AtomicU64::new(0),
+            rebalance_written: AtomicU64::new(0),
+            commits_refused: AtomicU64::new(0),
+            consumer_lag: AtomicI64::new(-1),
+            lag_probe_failures: AtomicU64::new(0),
+        }
+    }
 }
 
 impl PipelineMetrics {

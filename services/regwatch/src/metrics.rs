@@ -81,7 +81,7 @@ impl Collector for PipelineCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         let m = &self.0;
         let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let counters: [(&str, &str, u64); 9] = [
+        let counters: [(&str, &str, u64); 10] = [
             (
                 "regwatch_pipeline_consumed",
                 "Records received from Kafka.",
@@ -127,6 +127,11 @@ impl Collector for PipelineCollector {
                 "Offset commits the coordinator refused during a rebalance.",
                 c(&m.commits_refused),
             ),
+            (
+                "regwatch_pipeline_lag_probe_failures",
+                "Consumer lag measurements that failed (the lag gauge keeps its last value).",
+                c(&m.lag_probe_failures),
+            ),
         ];
         for (name, help, v) in counters {
             counter(&mut e, name, help, v)?;
@@ -136,6 +141,12 @@ impl Collector for PipelineCollector {
             "regwatch_pipeline_paused",
             "1 while the partitions are paused because the store is failing.",
             i64::from(m.paused.load(Ordering::Relaxed)),
+        )?;
+        gauge(
+            &mut e,
+            "regwatch_pipeline_consumer_lag",
+            "Records of the events topic the group has not committed (high watermark minus committed offset, summed over partitions); -1 until first measured.",
+            m.consumer_lag.load(Ordering::Relaxed),
         )
     }
 }

@@ -63,6 +63,7 @@ fn pipeline_with(brokers: &str, group: &str, ch: &str, db: &str, args: &[&str]) 
             .env("REGWATCH_PIPELINE__BATCH_MAX_EVENTS", "37")
             .env("REGWATCH_PIPELINE__BATCH_MAX_WAIT_MS", "20")
             .env("REGWATCH_PIPELINE__SESSION_TIMEOUT_MS", "6000")
+            .env("REGWATCH_PIPELINE__LAG_INTERVAL_MS", "500")
             .env("REGWATCH_STORE__CLICKHOUSE_URL", ch)
             .env("REGWATCH_STORE__CLICKHOUSE_DATABASE", db)
             .env("REGWATCH_LOG", "warn")
@@ -233,15 +234,29 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         kills >= 3,
         "the test killed the pipeline only {kills} times"
     );
-    // The binary exports its counters for Prometheus.
-    let metrics = http
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The binary exports its counters for Prometheus; its lag gauge reaches
+    // 0 once everything is committed (the probe reads the broker's
+    // committed offsets, so this also proves the last commit landed).
+    let scrape = async || {
+        http.get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let lag_line = "regwatch_pipeline_consumer_lag 0";
+    let t = Instant::now();
+    let mut metrics = scrape().await;
+    while !metrics.lines().any(|l| l == lag_line) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no `{lag_line}` in /metrics:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        metrics = scrape().await;
+    }
     let value = |name: &str| -> u64 {
         metrics
             .lines()

@@ -284,6 +284,7 @@ impl RunningPipeline {
             retry_initial_ms: 100,
             retry_max_ms: 1_000,
             session_timeout_ms: 6_000,
+            lag_interval_ms: 500,
             ..Default::default()
         };
         let detector = regwatch_detect::Detector::new(Default::default()).unwrap();
@@ -547,6 +548,13 @@ async fn clickhouse_down_for_a_while_under_load() {
         async || events.count_events().await.unwrap() == 20,
     )
     .await;
+    // The lag gauge measures a caught-up group as 0.
+    wait_until(
+        "consumer lag 0 after the warm-up",
+        Duration::from_secs(20),
+        async || m.consumer_lag.load(Ordering::SeqCst) == 0,
+    )
+    .await;
     let rss_before = vm_rss_kib();
 
     // Load: one client registering over HTTP, paced, until told to stop.
@@ -588,6 +596,7 @@ async fn clickhouse_down_for_a_while_under_load() {
     // While it is down (counted from the exit: 18.16 takes 10-15 s to
     // shut down): stays paused, writes nothing, keeps retrying.
     let gone = Instant::now();
+    let lag_at_pause = m.consumer_lag.load(Ordering::SeqCst);
     while gone.elapsed() < outage {
         assert!(m.paused.load(Ordering::SeqCst), "unpaused while down");
         assert_eq!(m.written.load(Ordering::SeqCst), written_at_pause);
@@ -611,6 +620,14 @@ async fn clickhouse_down_for_a_while_under_load() {
         "consumed {consumed_down} of {published_down} records it could not store"
     );
     assert!(failures_down >= 3, "retried while down: {failures_down}");
+    // The lag gauge keeps measuring while the partitions are paused (it asks
+    // the broker, not the paused fetcher): nothing was committed, so it grew
+    // by about what was published (less the probe's last half-second).
+    let lag_down = m.consumer_lag.load(Ordering::SeqCst);
+    assert!(
+        lag_down >= lag_at_pause.max(0) + published_down as i64 - 100,
+        "consumer lag {lag_down} while down (at pause {lag_at_pause}, published {published_down})"
+    );
 
     // Back, same data directory and ports; then the load stops.
     ch.up();
@@ -643,6 +660,12 @@ async fn clickhouse_down_for_a_while_under_load() {
     .await;
     let recovered = restarted.elapsed();
     wait_until(
+        "consumer lag back to 0",
+        Duration::from_secs(20),
+        async || m.consumer_lag.load(Ordering::SeqCst) == 0,
+    )
+    .await;
+    wait_until(
         "the pipeline to resume",
         Duration::from_secs(10),
         async || !m.paused.load(Ordering::SeqCst),
@@ -656,7 +679,8 @@ async fn clickhouse_down_for_a_while_under_load() {
         "clickhouse_down: {n_load} registrations under load; ClickHouse down \
          {down_for:?}, exited {exit_took:?} after SIGTERM, pipeline paused \
          {paused_after:?} later; while down {failures_down} sink failures, \
-         {consumed_down} consumed, {published_down} published; caught up {:?} \
+         {consumed_down} consumed, {published_down} published, lag {lag_at_pause} -> \
+         {lag_down}; caught up {:?} \
          after restart ({caught_up:?} after the load stopped); RSS {} -> {} MiB \
          (+{growth_mib}); total {:?}",
         recovered,
