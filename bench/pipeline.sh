@@ -4,7 +4,7 @@
 # See BENCHMARKS.md, "Pipeline throughput (regwatch-pipeline)".
 #
 # Usage: bench/pipeline.sh [N]          (N events, default 300000)
-#   BENCH_PHASES=consume,chraw,chstore,pipe,pipedetect,embedded  (subset; default all)
+#   BENCH_PHASES=consume,chraw,chstore,pipe,pipedetect,rebuild,embedded  (subset; default all)
 #   TANSU=/path/to/tansu                 (default: tansu on PATH or ~/.cargo/bin/tansu)
 #   PERF=1                               (record the run with `perf record -g`, report to $WORK/perf.txt)
 #

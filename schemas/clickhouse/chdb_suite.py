@@ -256,6 +256,25 @@ def main():
 
     suite.check("events_page: order, cursor, filters, bounds", pages)
 
+    def next_ms(**over):
+        values = dict(
+            from_ms=0, until_ms=2**32 * 1000, any_event_type=1, event_type="",
+            any_client_id=1, client_id="",
+        )
+        values.update(over)
+        r = suite.q("events_span", **values)[0]
+        return int(r["events"]), int(r["first_ms"])
+
+    def next_event():
+        eq(next_ms(), (5, T0 - 10 * DAY), "earliest of all")
+        eq(next_ms(from_ms=T0 - 10 * DAY + 1), (4, T0), "after the old one")
+        eq(next_ms(from_ms=T0 + 1), (2, T0 + 61_000), "after T0")
+        eq(next_ms(from_ms=T0 + 1, any_event_type=0, event_type="client.deleted"),
+           (1, T0 + 61_000), "type filter")
+        eq(next_ms(from_ms=T0 + 1, until_ms=T0 + 61_000)[0], 0, "nothing in range")
+
+    suite.check("events_span: count and first key of a window", next_event)
+
     def rollup():
         got = suite.q("events_by_minute", since_s=(T0 - 11 * DAY) // 1000, until_s=(T0 + DAY) // 1000)
         got = [(r["event_type"], int(r["minute_s"]), int(r["events"])) for r in got]

@@ -9,7 +9,8 @@
 //!   `/proc/PID/stat` before and after every phase);
 //! - `BENCH_N` (events, default 300000), `BENCH_DIR` (scratch directory for
 //!   the SQLite files), `BENCH_PHASES` (comma list to run a subset:
-//!   `consume,chraw,chstore,pipe,pipedetect,embedded`; default all).
+//!   `consume,chraw,chstore,pipe,pipedetect,rebuild,embedded`; default
+//!   all).
 //!
 //! CPU is the process's own user+system time (`/proc/self/stat`), so
 //! "events per core" = events / CPU-seconds of this process. Broker and
@@ -605,6 +606,69 @@ async fn ch_store_only(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row, 
     ))
 }
 
+/// Ceiling: `scan_events` over every stored event (pages read and
+/// decoded, nothing done with them); then `StoreSink::rebuild` over the
+/// same range into an empty detector. Reuses the detectors-on pipeline's
+/// database when that phase ran, otherwise loads the events first.
+async fn rebuild_from_store(
+    env: &Env,
+    parsed: &[(Envelope, String)],
+) -> Result<(Row, Row), BoxError> {
+    let n = parsed.len() as u64;
+    let store = ch_store(env, "rwbench_pipe_detect").await?;
+    // Each run has its own ClickHouse server: the database is empty unless
+    // the detectors-on pipeline phase filled it.
+    if store.count_events().await? == 0 {
+        let batch: Vec<StoredEvent> = parsed
+            .iter()
+            .map(|(e, raw)| StoredEvent {
+                envelope: e.clone(),
+                raw: raw.clone(),
+            })
+            .collect();
+        for chunk in batch.chunks(BATCH) {
+            store.insert_events(chunk).await?;
+        }
+    }
+    ch_count(&store, parsed.len(), "rebuild").await?;
+    let since = Utc.timestamp_opt(0, 0).single().unwrap_or_default();
+    let until = Utc::now() + chrono::Duration::days(1);
+    let store: Arc<dyn EventStore> = store;
+
+    let a = env.snap();
+    let read = regwatch_store::scan_events(store.as_ref(), since, until, |_| Ok(())).await?;
+    let b = env.snap();
+    if read != n {
+        return Err(format!("scan read {read} events, expected {n}").into());
+    }
+    let scan = Row::new(
+        "ceiling: scan_events (batches decoded, then discarded)",
+        n,
+        a,
+        None,
+        b,
+    );
+
+    let det = regwatch_detect::Detector::new(regwatch_detect::DetectConfig::default())?;
+    let sink = regwatch_pipeline::analyze::StoreSink::new(store, det, None);
+    let a = env.snap();
+    let read = sink.rebuild(since, until).await?;
+    let b = env.snap();
+    if read != n {
+        return Err(format!("rebuild read {read} events, expected {n}").into());
+    }
+    let stats = sink.detector_stats();
+    println!("\nrebuild: {read} events, detector state afterwards {stats:?}");
+    let rebuild = Row::new(
+        "StoreSink::rebuild (scan + every detector observes)",
+        n,
+        a,
+        None,
+        b,
+    );
+    Ok((scan, rebuild))
+}
+
 // ---------------------------------------------------------------- embedded
 
 async fn fill_outbox(
@@ -840,6 +904,17 @@ async fn main_async() -> Result<(), BoxError> {
                 r.per_core() / c.per_core()
             );
         }
+    }
+
+    // (c) Start-up: the scaled pipeline rebuilds its detectors' state from
+    // the store before it consumes (`StoreSink::rebuild`).
+    if on("rebuild") {
+        let (scan, rebuild) = rebuild_from_store(&env, &parsed).await?;
+        print_table(
+            "(c) detector state rebuilt from ClickHouse at start",
+            &[&scan, &rebuild],
+            Some(&scan),
+        );
     }
 
     // (b) Outbox → SQLite.

@@ -334,6 +334,38 @@ pub trait EventStore: Send + Sync {
         hook: &dyn ExportHook,
     ) -> Result<RetentionReport>;
 
+    /// Every event with `occurred_at` in `[since, until)`, in stored order,
+    /// a batch at a time to `each`; returns how many were read. The default
+    /// walks [`EventStore::query_events`] pages of [`MAX_PAGE_LIMIT`]; a
+    /// backend whose pages cost more than their size overrides it. Callers
+    /// use the free function [`scan_events`].
+    async fn scan_events(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        each: &mut (dyn for<'e> FnMut(&'e [Envelope]) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let mut cursor = None;
+        let mut read = 0u64;
+        loop {
+            let page = self
+                .query_events(&EventQuery {
+                    since: Some(since),
+                    until: Some(until),
+                    limit: MAX_PAGE_LIMIT,
+                    cursor,
+                    ..Default::default()
+                })
+                .await?;
+            read += page.events.len() as u64;
+            each(&page.events)?;
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(read),
+            }
+        }
+    }
+
     /// Cheap round trip: is the store reachable?
     async fn ping(&self) -> Result<()>;
 
@@ -343,34 +375,15 @@ pub trait EventStore: Send + Sync {
 
 /// Checks a page limit against `1..=MAX_PAGE_LIMIT`.
 /// Every event with `occurred_at` in `[since, until)`, in stored order, a
-/// page (up to [`MAX_PAGE_LIMIT`]) at a time to `each_page`; returns how
-/// many were read. For whole-window readers (detector rebuild, archive
-/// before retention).
+/// batch at a time to `each_page`; returns how many were read. For
+/// whole-window readers (detector rebuild, archive before retention).
 pub async fn scan_events(
     store: &dyn EventStore,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     mut each_page: impl FnMut(&[Envelope]) -> Result<()> + Send,
 ) -> Result<u64> {
-    let mut cursor = None;
-    let mut read = 0u64;
-    loop {
-        let page = store
-            .query_events(&EventQuery {
-                since: Some(since),
-                until: Some(until),
-                limit: MAX_PAGE_LIMIT,
-                cursor,
-                ..Default::default()
-            })
-            .await?;
-        read += page.events.len() as u64;
-        each_page(&page.events)?;
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(read),
-        }
-    }
+    store.scan_events(since, until, &mut each_page).await
 }
 
 pub(crate) fn check_limit(limit: u32) -> Result<u32> {

@@ -61,7 +61,8 @@ use crate::{
     MAX_STORED_MS,
 };
 use rows::{
-    AlertRow, ColumnRow, CountRow, EventRow, IdRow, MigrationRow, MinuteRow, PageRow, PartitionRow,
+    AlertRow, ColumnRow, CountRow, EventRow, IdRow, MigrationRow, MinuteRow, NextRow, PageRow,
+    PartitionRow,
 };
 
 pub use clickhouse::Client;
@@ -112,6 +113,7 @@ pub mod queries {
     q!(EVENTS_EXISTING, "events_existing.sql");
     q!(EVENTS_INSERT, "events_insert.sql");
     q!(EVENTS_PAGE, "events_page.sql");
+    q!(EVENTS_SPAN, "events_span.sql");
     q!(EVENTS_COUNT, "events_count.sql");
     q!(EVENTS_BY_MINUTE, "events_by_minute.sql");
     q!(ALERTS_INSERT, "alerts_insert.sql");
@@ -130,6 +132,7 @@ pub mod queries {
         "events_existing.sql",
         "events_insert.sql",
         "events_page.sql",
+        "events_span.sql",
         "events_count.sql",
         "events_by_minute.sql",
         "alerts_insert.sql",
@@ -262,6 +265,36 @@ fn trim_page(rows: &mut Vec<PageRow>, limit: u32) -> Option<String> {
     }
 }
 
+/// The first time window one event page query covers. ClickHouse 18.16
+/// cannot stop reading at `LIMIT` when rows must come out in sort-key order
+/// (no read-in-order optimization, and `FINAL` merges whatever it reads),
+/// so one query over `[cursor, until)` reads every event after the cursor:
+/// 1 s per page at 700k events left, which made a start-up rebuild of 1M
+/// events take quarter of an hour (BENCHMARKS.md, "Detector state
+/// rebuild"). A page is read window by window instead: a window this wide
+/// is read directly (at 1,000 events/s it holds ten API pages); a wider one
+/// is counted first and narrowed when dense (`ClickHouseStore::read_page`).
+const PAGE_WINDOW_MS: u64 = 10_000;
+
+/// Events per [`EventStore::scan_events`] batch.
+const SCAN_PAGE: usize = 10_000;
+
+/// The page filters as query values (`any_*` = 1 when unset).
+struct PageFilters([(&'static str, Lit); 4]);
+
+impl PageFilters {
+    fn new(q: &EventQuery) -> Self {
+        let (any_type, event_type) = opt_str(q.event_type.map(|t| t.as_str().to_string()));
+        let (any_client, client_id) = opt_str(q.client_id.clone());
+        PageFilters([
+            ("any_event_type", Lit::UInt(any_type)),
+            ("event_type", event_type),
+            ("any_client_id", Lit::UInt(any_client)),
+            ("client_id", client_id),
+        ])
+    }
+}
+
 /// A query file without its `--` comment lines, ready to render.
 fn template(file: &str) -> String {
     file.lines()
@@ -384,6 +417,102 @@ impl ClickHouseStore {
         &self.database
     }
 
+    /// Up to `want` events after `after` with `occurred_at_ms` in
+    /// `[since, until)`, in sort-key order, read window by window (see
+    /// [`PAGE_WINDOW_MS`]), starting with `[lo, lo + window)`:
+    /// - a window wider than [`PAGE_WINDOW_MS`] is counted first
+    ///   (`events_span.sql`, sort key and filter columns only) and narrowed
+    ///   to about 1.25x what the page still needs when it holds more than
+    ///   twice that, so the raw JSON of a dense stretch is never read whole;
+    /// - a window with some rows but fewer than needed makes the next one 4x
+    ///   wider; an empty one jumps to the next matching event, keeping the
+    ///   wider window (sparse data stays cheap).
+    ///
+    /// Also returns a window for the next page: about 1.25 pages at the
+    /// density of the last window read.
+    async fn read_page(
+        &self,
+        filters: &PageFilters,
+        since: u64,
+        until: u64,
+        after: &cursor::Position,
+        want: usize,
+        window: u64,
+    ) -> Result<(Vec<PageRow>, u64)> {
+        let mut lo = since.max(after.ms);
+        let mut window = window.max(1);
+        let mut rows: Vec<PageRow> = Vec::new();
+        while rows.len() < want && lo < until {
+            let need = (want - rows.len()) as u64;
+            let mut hi = lo.saturating_add(window).min(until);
+            if hi - lo > PAGE_WINDOW_MS {
+                let span = self.span(filters, lo, hi).await?;
+                if span.events == 0 {
+                    match self.next_event_ms(filters, hi, until).await? {
+                        Some(ms) => lo = ms,
+                        None => break,
+                    }
+                    window = window.saturating_mul(4);
+                    continue;
+                }
+                if span.events > 2 * need {
+                    window = ((hi - lo).saturating_mul(need + need / 4) / span.events).max(1);
+                    hi = lo.saturating_add(window).min(until);
+                }
+            }
+            let mut values = vec![
+                ("since_ms", Lit::UInt(lo)),
+                ("until_ms", Lit::UInt(hi)),
+                ("after_ms", Lit::UInt(after.ms)),
+                ("after_id", Lit::Str(after.id.clone())),
+                ("limit", Lit::UInt(need)),
+            ];
+            values.extend(filters.0.iter().cloned());
+            let sql = render(queries::EVENTS_PAGE, &values)?;
+            let got = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
+            if got.is_empty() {
+                match self.next_event_ms(filters, hi, until).await? {
+                    Some(ms) => lo = ms,
+                    None => break,
+                }
+                window = window.saturating_mul(4);
+                continue;
+            }
+            let (n, last_ms) = (got.len() as u64, got[got.len() - 1].occurred_at_ms);
+            rows.extend(got);
+            if n >= need {
+                // `n` rows in `last_ms - lo + 1` ms: a window for `want`
+                // rows at that density, plus a quarter.
+                let span = (last_ms.saturating_sub(lo) + 1).saturating_mul(want as u64) / n;
+                return Ok((rows, span.saturating_add(span / 4).max(1)));
+            }
+            lo = hi;
+            window = window.saturating_mul(4);
+        }
+        Ok((rows, window))
+    }
+
+    /// How many events the filters accept in `[from, until)`, and the
+    /// earliest one's `occurred_at_ms`.
+    async fn span(&self, filters: &PageFilters, from: u64, until: u64) -> Result<NextRow> {
+        let mut values = vec![("from_ms", Lit::UInt(from)), ("until_ms", Lit::UInt(until))];
+        values.extend(filters.0.iter().cloned());
+        let sql = render(queries::EVENTS_SPAN, &values)?;
+        Ok(self.client.query_raw(&sql).fetch_one::<NextRow>().await?)
+    }
+
+    /// The first matching event at or after `from` (and before `until`);
+    /// always `>= from`, so a caller moving to it moves forward.
+    async fn next_event_ms(
+        &self,
+        filters: &PageFilters,
+        from: u64,
+        until: u64,
+    ) -> Result<Option<u64>> {
+        let span = self.span(filters, from, until).await?;
+        Ok((span.events > 0).then_some(span.first_ms.max(from)))
+    }
+
     /// Which of `rows` are stored already, one query per
     /// [`EXISTING_CHUNK`] ids, each bounded by its rows' time range.
     async fn existing_ids(&self, rows: &[(&EventRef<'_>, EventColumns)]) -> Result<HashSet<Uuid>> {
@@ -485,23 +614,17 @@ impl EventStore for ClickHouseStore {
     async fn query_events(&self, q: &EventQuery) -> Result<EventPage> {
         let limit = check_limit(q.limit)?;
         let after = cursor::start(q.cursor.as_deref())?;
-        let (any_type, event_type) = opt_str(q.event_type.map(|t| t.as_str().to_string()));
-        let (any_client, client_id) = opt_str(q.client_id.clone());
-        let sql = render(
-            queries::EVENTS_PAGE,
-            &[
-                ("since_ms", Lit::UInt(bound_ms(q.since, 0))),
-                ("until_ms", Lit::UInt(bound_ms(q.until, MAX_STORED_MS))),
-                ("any_event_type", Lit::UInt(any_type)),
-                ("event_type", event_type),
-                ("any_client_id", Lit::UInt(any_client)),
-                ("client_id", client_id),
-                ("after_ms", Lit::UInt(after.ms)),
-                ("after_id", Lit::Str(after.id)),
-                ("limit", Lit::UInt(u64::from(limit) + 1)),
-            ],
-        )?;
-        let mut rows = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
+        let filters = PageFilters::new(q);
+        let (mut rows, _) = self
+            .read_page(
+                &filters,
+                bound_ms(q.since, 0),
+                bound_ms(q.until, MAX_STORED_MS),
+                &after,
+                limit as usize + 1,
+                PAGE_WINDOW_MS,
+            )
+            .await?;
         let next_cursor = trim_page(&mut rows, limit);
         let events = rows
             .iter()
@@ -511,6 +634,49 @@ impl EventStore for ClickHouseStore {
             events,
             next_cursor,
         })
+    }
+
+    /// Pages of [`SCAN_PAGE`] events, each read from a window sized by the
+    /// density of the page before it, so every stored event is read about
+    /// once (a chain of [`EventStore::query_events`] pages would read each
+    /// 10 s window whole for every 1,000 events it returns).
+    async fn scan_events(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        each: &mut (dyn for<'e> FnMut(&'e [Envelope]) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let filters = PageFilters::new(&EventQuery::default());
+        let (since, until) = (bound_ms(Some(since), 0), bound_ms(Some(until), 0));
+        let mut after = cursor::Position {
+            ms: 0,
+            id: String::new(),
+        };
+        let mut window = PAGE_WINDOW_MS;
+        let mut read = 0;
+        loop {
+            let (mut rows, hint) = self
+                .read_page(&filters, since, until, &after, SCAN_PAGE + 1, window)
+                .await?;
+            let more = rows.len() > SCAN_PAGE;
+            rows.truncate(SCAN_PAGE);
+            let events = rows
+                .iter()
+                .map(|r| parse_envelope(&r.event_id, &r.raw))
+                .collect::<Result<Vec<_>>>()?;
+            read += events.len() as u64;
+            each(&events)?;
+            match rows.pop() {
+                Some(last) if more => {
+                    after = cursor::Position {
+                        ms: last.occurred_at_ms,
+                        id: last.event_id,
+                    };
+                    window = hint;
+                }
+                _ => return Ok(read),
+            }
+        }
     }
 
     async fn count_events(&self) -> Result<u64> {

@@ -117,6 +117,13 @@ pub(super) struct PageRow {
     pub raw: String,
 }
 
+/// `events_span.sql`.
+#[derive(Debug, Row, Deserialize)]
+pub(super) struct NextRow {
+    pub events: u64,
+    pub first_ms: u64,
+}
+
 #[derive(Debug, Row, Deserialize)]
 pub(super) struct IdRow {
     pub event_id: String,
