@@ -580,17 +580,22 @@ async fn ch_raw_ceiling(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row,
     ))
 }
 
-/// The store alone: `EventStore::insert_events` on batches of `BATCH`
-/// prepared beforehand (event_columns check, existence query, insert).
-async fn ch_store_only(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row, BoxError> {
-    let store = ch_store(env, "rwbench_store").await?;
-    let batch: Vec<StoredEvent> = parsed
+/// The generated events as the store takes them.
+fn stored_events(parsed: &[(Envelope, String)]) -> Vec<StoredEvent> {
+    parsed
         .iter()
         .map(|(e, raw)| StoredEvent {
             envelope: e.clone(),
             raw: raw.clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// The store alone: `EventStore::insert_events` on batches of `BATCH`
+/// prepared beforehand (event_columns check, existence query, insert).
+async fn ch_store_only(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row, BoxError> {
+    let store = ch_store(env, "rwbench_store").await?;
+    let batch = stored_events(parsed);
     let a = env.snap();
     for chunk in batch.chunks(BATCH) {
         store.insert_events(chunk).await?;
@@ -606,7 +611,7 @@ async fn ch_store_only(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row, 
     ))
 }
 
-/// Ceiling: `scan_events` over every stored event (pages read and
+/// Ceiling: `scan_events` over every stored event (batches read and
 /// decoded, nothing done with them); then `StoreSink::rebuild` over the
 /// same range into an empty detector. Reuses the detectors-on pipeline's
 /// database when that phase ran, otherwise loads the events first.
@@ -619,13 +624,7 @@ async fn rebuild_from_store(
     // Each run has its own ClickHouse server: the database is empty unless
     // the detectors-on pipeline phase filled it.
     if store.count_events().await? == 0 {
-        let batch: Vec<StoredEvent> = parsed
-            .iter()
-            .map(|(e, raw)| StoredEvent {
-                envelope: e.clone(),
-                raw: raw.clone(),
-            })
-            .collect();
+        let batch = stored_events(parsed);
         for chunk in batch.chunks(BATCH) {
             store.insert_events(chunk).await?;
         }
