@@ -21,7 +21,7 @@ use regwatch_schemas::{Actor, Envelope, EventPayload, ToolCalled, ToolDecision};
 use regwatch_store::EventQuery;
 
 const CLIENTS: usize = 20;
-const PER_CLIENT: usize = 500;
+const PER_CLIENT: usize = 1_000;
 
 /// A child process killed (SIGKILL) on drop.
 struct Killed(Child);
@@ -90,6 +90,7 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
     ) else {
         return;
     };
+    let started = Instant::now();
     let broker = TansuBroker::start(&tansu);
     let brokers = broker.brokers();
     create_topics(&brokers).await;
@@ -99,6 +100,15 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         .set("bootstrap.servers", &brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
+        // One record per batch. tansu 0.6 answers a fetch from an offset
+        // inside a multi-record batch with nothing (measured: from offset
+        // 0 of a 100-record batch, 3 records at once; from 50 or 99, none
+        // in 10 s; Kafka returns the whole batch and the client skips the
+        // records before the offset). A pipeline restarted from a commit
+        // inside a batch would then wait forever. With batches of several
+        // records, the last process stalled part-way in 5 runs of 5.
+        .set("batch.num.messages", "1")
+        .set("linger.ms", "0")
         .create()
         .unwrap();
     let mut expected: Vec<Vec<String>> = vec![Vec::new(); CLIENTS];
@@ -149,22 +159,30 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         ("too_deep", deep.into_bytes()),
     ];
     for (i, (_, p)) in poison.iter().enumerate() {
-        bodies.insert(1 + i * 2500, (format!("poison-{i}"), p.clone()));
+        bodies.insert(1 + i * 5000, (format!("poison-{i}"), p.clone()));
     }
     // In flight together; the idempotent producer keeps per-partition order.
-    let sends: Vec<_> = bodies
+    // `send_result` enqueues at once (`send` is a future that enqueues only
+    // when polled: awaited one by one it waited for each acknowledgement in
+    // turn, 5 ms per record: 108 s for these 20,000).
+    let deliveries: Vec<_> = bodies
         .iter()
         .map(|(k, b)| {
-            producer.send(
-                FutureRecord::to(regwatch_schemas::EVENTS_TOPIC)
-                    .key(k.as_bytes())
-                    .payload(b),
-                Duration::from_secs(30),
-            )
+            producer
+                .send_result(
+                    FutureRecord::to(regwatch_schemas::EVENTS_TOPIC)
+                        .key(k.as_bytes())
+                        .payload(b),
+                )
+                .map_err(|(e, _)| e)
+                .expect("enqueued")
         })
         .collect();
-    for s in sends {
-        s.await.unwrap();
+    for d in deliveries {
+        d.await
+            .expect("delivery reported")
+            .map_err(|(e, _)| e)
+            .expect("acknowledged by the broker");
     }
     let total = (CLIENTS * PER_CLIENT) as u64;
 
@@ -182,30 +200,67 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    eprintln!("kill schedule seed {seed}");
+    eprintln!(
+        "kill schedule seed {seed} ({:?} into the test)",
+        started.elapsed()
+    );
     let mut rng = Lcg(seed);
 
-    // Rounds: start one or two processes, kill -9 after a random time.
+    // Rounds: start one or two processes; once the group is writing (the
+    // stored count moved), kill -9 at a random point, so every kill lands
+    // mid-batch or between a batch's write and its commit, not during the
+    // group join. A round starts only after the killed members' sessions
+    // (6 s) expired: tansu 0.6 hands a joining member nothing while a
+    // killed member is still in its session. Without that wait, rounds 4
+    // to 7 of a run stored nothing (the processes they killed were idle).
     let mut kills = 0;
+    let mut kills_while_writing = 0;
+    let mut progress = Vec::new();
     for round in 0..8 {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+        }
         let two = round % 3 == 1;
+        let at_start = store.count_events().await.unwrap();
         let a = pipeline(&brokers, &group, &ch, &db);
         let b = two.then(|| pipeline(&brokers, &group, &ch, &db));
-        tokio::time::sleep(Duration::from_millis(1200 + rng.below(1500))).await;
+        let t = Instant::now();
+        let mut writing = false;
+        let mut first_write = None;
+        while t.elapsed() < Duration::from_secs(30) {
+            let n = store.count_events().await.unwrap();
+            if n > at_start || n == total {
+                writing = n < total;
+                first_write = Some(t.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(400))).await;
         drop(a);
         kills += 1;
+        kills_while_writing += usize::from(writing);
         if let Some(b) = b {
-            // The survivor takes the partitions over, then dies too.
-            tokio::time::sleep(Duration::from_millis(300 + rng.below(1500))).await;
+            // The survivor keeps writing its partitions, then dies too.
+            tokio::time::sleep(Duration::from_millis(100 + rng.below(400))).await;
             drop(b);
             kills += 1;
         }
         let stored = store.count_events().await.unwrap();
-        eprintln!("round {round}: {stored}/{total} stored after {kills} kills");
+        progress.push(stored);
+        eprintln!(
+            "round {round}: {stored}/{total} stored after {kills} kills \
+             ({kills_while_writing} while writing; first write {first_write:?} after start)"
+        );
         if stored == total {
             break;
         }
     }
+    assert!(
+        kills_while_writing >= 6,
+        "only {kills_while_writing} kills landed while the pipeline was writing \
+         (stored after each round: {progress:?})"
+    );
     // The last one runs to the end, with its metrics listener on. It joins
     // only after the killed members' sessions (6 s) expired: tansu 0.6
     // hands a joining member nothing while a killed member is still in its
@@ -230,6 +285,11 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!(
+        "last process: all stored {:?} after its start ({:?} into the test)",
+        t.elapsed(),
+        started.elapsed()
+    );
     assert!(
         kills >= 3,
         "the test killed the pipeline only {kills} times"
@@ -305,6 +365,7 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
             }
         }
     }
+    eprintln!("dead letters read ({:?} into the test)", started.elapsed());
     let want: std::collections::BTreeSet<String> =
         poison.iter().map(|(r, _)| r.to_string()).collect();
     assert_eq!(
