@@ -197,6 +197,12 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(PipelineConfig::default().validate().is_ok());
+        // 0 turns the lag probe off.
+        let off = PipelineConfig {
+            lag_interval_ms: 0,
+            ..Default::default()
+        };
+        assert!(off.validate().is_ok());
     }
 
     #[test]
@@ -208,6 +214,7 @@ mod tests {
             (|c| c.max_depth = 1000, "pipeline.max_depth"),
             (|c| c.batch_max_bytes = 10, "pipeline.batch_max_bytes"),
             (|c| c.retry_max_ms = 1, "pipeline.retry_max_ms"),
+            (|c| c.lag_interval_ms = 50, "pipeline.lag_interval_ms"),
             (
                 |c| c.auto_offset_reset = "none".into(),
                 "pipeline.auto_offset_reset",
