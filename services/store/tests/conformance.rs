@@ -761,6 +761,132 @@ async fn alert_upsert_keeps_the_latest() {
     }
 }
 
+/// One alert version as a row of the pre-0006 `alerts` table, for
+/// `INSERT ... FORMAT JSONEachRow` (what an older release wrote).
+fn legacy_alert_row(a: &Alert) -> String {
+    let secs = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    serde_json::json!({
+        "alert_id": a.alert_id.to_string(),
+        "kind": a.kind.as_str(),
+        "severity": "high",
+        "score": a.score,
+        "client_id": a.client_id,
+        "status": serde_json::to_value(a.status).expect("status"),
+        "dedup_key": a.dedup_key,
+        "created_at": secs(a.created_at),
+        "created_at_ms": a.created_at.timestamp_millis(),
+        "updated_at": secs(a.updated_at),
+        "updated_at_ms": a.updated_at.timestamp_millis(),
+        "event_ids": a.event_ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+        "related_client_ids": a.related_client_ids,
+        "summary": a.summary,
+        "raw": serde_json::to_string(a).expect("raw"),
+    })
+    .to_string()
+}
+
+/// Upgrading a database an older release created: 0006 moves its alerts
+/// (every version; the latest still wins) into the table sorted by time,
+/// including when a previous run of 0006 stopped midway. `stop_after` is how
+/// many of 0006's statements that earlier run got through.
+#[tokio::test]
+async fn clickhouse_upgrade_moves_alerts_and_survives_an_interrupted_run() {
+    let Some(url) = clickhouse_url() else { return };
+    let admin = ch::Client::default().with_url(&url).with_validation(false);
+    let (_, _, ddl) = ch::MIGRATIONS
+        .iter()
+        .find(|(v, ..)| *v == 6)
+        .expect("migration 6");
+    let steps = regwatch_store::sql::statements(ddl);
+    for stop_after in 0..=steps.len() {
+        let database = format!("rw_test_{:016x}", rand::thread_rng().gen::<u64>());
+        let applied = ch::migrate_through(&admin, &database, 5)
+            .await
+            .expect("old release");
+        assert_eq!(applied.len(), 5);
+        let db = admin.clone().with_database(&database);
+        let c = t0();
+        let mut rows = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..30i64 {
+            let id = Uuid::now_v7();
+            ids.push(id);
+            let created = c + Duration::seconds(i);
+            rows.push(legacy_alert_row(&alert(
+                id,
+                created,
+                created,
+                AlertStatus::Open,
+                "v1",
+            )));
+            if i % 3 == 0 {
+                rows.push(legacy_alert_row(&alert(
+                    id,
+                    created,
+                    created + Duration::seconds(60),
+                    AlertStatus::Resolved,
+                    "v2",
+                )));
+            }
+        }
+        db.query_raw(&format!(
+            "INSERT INTO alerts FORMAT JSONEachRow\n{}",
+            rows.join("\n")
+        ))
+        .execute()
+        .await
+        .expect("legacy alerts");
+        for st in &steps[..stop_after] {
+            db.query_raw(st).execute().await.expect(st);
+        }
+
+        let now = ch::migrate(&admin, &database).await.expect("upgrade");
+        assert_eq!(now, vec!["0006_alerts_by_time".to_string()], "{stop_after}");
+        let store = ClickHouseStore::new(admin.clone(), &database).expect("store");
+        assert!(store.check_schema().await.expect("schema").is_ok());
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .query_alerts(&AlertQuery {
+                    limit: 7,
+                    cursor,
+                    ..Default::default()
+                })
+                .await
+                .expect("page");
+            for a in &page.alerts {
+                let latest = if seen.len() % 3 == 0 { "v2" } else { "v1" };
+                assert_eq!(a.summary, latest, "{stop_after}: {}", a.alert_id);
+                seen.push(a.alert_id);
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ids, "stopped after {stop_after} statements");
+        let resolved = store
+            .query_alerts(&AlertQuery {
+                status: Some(AlertStatus::Resolved),
+                ..Default::default()
+            })
+            .await
+            .expect("resolved");
+        assert_eq!(resolved.alerts.len(), 10, "{stop_after}");
+        let old = db
+            .query_raw("EXISTS TABLE alerts")
+            .fetch_one::<u8>()
+            .await
+            .expect("exists");
+        assert_eq!(old, 0, "the old table is dropped");
+        let _ = admin
+            .query_raw(&format!("DROP DATABASE {database}"))
+            .execute()
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn schema_check_catches_a_missing_column() {
     for b in backends().await {

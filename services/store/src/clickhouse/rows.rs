@@ -109,12 +109,19 @@ impl AlertRow {
     }
 }
 
-/// `events_page.sql` and `alerts_page.sql`: `(id, sort ms, raw)`.
+/// `events_page.sql` and `alerts_raw.sql`: `(id, sort ms, raw)`.
 #[derive(Debug, Row, Deserialize)]
 pub(super) struct PageRow {
     pub event_id: String,
     pub occurred_at_ms: u64,
     pub raw: String,
+}
+
+/// `alerts_page.sql`: `(id, sort ms)`, the page's keys without raw.
+#[derive(Debug, Row, Deserialize)]
+pub(super) struct KeyRow {
+    pub id: String,
+    pub ms: u64,
 }
 
 /// `events_span.sql`.
