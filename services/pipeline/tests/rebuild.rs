@@ -109,3 +109,67 @@ async fn a_burst_spanning_a_restart_is_seen_after_a_rebuild() {
         "with it, the tenth registration crosses the floor"
     );
 }
+
+/// After a crash the consumer reads again what the crashed process stored
+/// but never committed. Those events are in the store, so the rebuild has
+/// already observed them: observing them again would count each twice.
+/// Here five registrations from one address (floor 8) are stored, the
+/// process restarts and rebuilds, and the same five arrive again.
+#[tokio::test]
+async fn the_uncommitted_tail_is_observed_once_after_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(
+        regwatch_store::sqlite::SqliteStore::open(&dir.path().join("events.db"))
+            .await
+            .unwrap(),
+    );
+    let now = Utc::now();
+    let tail: Vec<SinkEvent> = (0..5)
+        .map(|i| registration(i, now - Duration::seconds(60 - i as i64)))
+        .collect();
+    // A second process that started (and rebuilt) before the tail was
+    // written: the group hands it the partition after the crash.
+    let other = StoreSink::new(
+        store.clone(),
+        Detector::new(DetectConfig::default()).unwrap(),
+        None,
+    );
+    assert_eq!(
+        other.rebuild(now - Duration::days(1), now).await.unwrap(),
+        0
+    );
+    let crashed = StoreSink::new(
+        store.clone(),
+        Detector::new(DetectConfig::default()).unwrap(),
+        None,
+    );
+    crashed.write(&tail).await.unwrap();
+    drop(crashed);
+
+    let restarted = StoreSink::new(
+        store.clone(),
+        Detector::new(DetectConfig::default()).unwrap(),
+        None,
+    );
+    assert_eq!(
+        restarted
+            .rebuild(now - Duration::days(1), now)
+            .await
+            .unwrap(),
+        5
+    );
+    restarted.write(&tail).await.unwrap();
+    assert_eq!(bursts(&store).await, 0, "the replayed tail counted twice");
+    assert_eq!(restarted.replays_skipped(), 5);
+
+    // The process that never observed the tail observes it now, once: with
+    // three more it crosses the floor (5 + 3 = 8).
+    other.write(&tail).await.unwrap();
+    assert_eq!(other.replays_skipped(), 0);
+    assert_eq!(bursts(&store).await, 0);
+    let more: Vec<SinkEvent> = (5..8)
+        .map(|i| registration(i, now - Duration::seconds(30 - i as i64)))
+        .collect();
+    other.write(&more).await.unwrap();
+    assert_eq!(bursts(&store).await, 1);
+}

@@ -210,6 +210,12 @@ impl Collector for DetectorCollector {
             "regwatch_detect_client_evictions",
             "Clients evicted from the bounded client table.",
             s.client_evictions,
+        )?;
+        counter(
+            &mut e,
+            "regwatch_detect_replays_skipped",
+            "Events read again after a restart that the start-up rebuild had already observed (stored, not observed twice).",
+            self.0.replays_skipped(),
         )
     }
 }
