@@ -58,20 +58,29 @@ async fn bursts(store: &Arc<dyn EventStore>) -> usize {
         .len()
 }
 
-async fn run(rebuild: bool) -> usize {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> = Arc::new(
+async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
+    Arc::new(
         regwatch_store::sqlite::SqliteStore::open(&dir.path().join("events.db"))
             .await
             .unwrap(),
-    );
-    let now = Utc::now();
-    // Five registrations from one address (floor: 8 in 5 minutes)…
-    let before = StoreSink::new(
+    )
+}
+
+/// A fresh process's sink: default detectors, empty state.
+fn sink(store: &Arc<dyn EventStore>) -> StoreSink {
+    StoreSink::new(
         store.clone(),
         Detector::new(DetectConfig::default()).unwrap(),
         None,
-    );
+    )
+}
+
+async fn run(rebuild: bool) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let now = Utc::now();
+    // Five registrations from one address (floor: 8 in 5 minutes)…
+    let before = sink(&store);
     let first: Vec<SinkEvent> = (0..5)
         .map(|i| registration(i, now - Duration::seconds(60 - i as i64)))
         .collect();
@@ -79,11 +88,7 @@ async fn run(rebuild: bool) -> usize {
     assert_eq!(bursts(&store).await, 0);
     drop(before);
     // …the process restarts…
-    let after = StoreSink::new(
-        store.clone(),
-        Detector::new(DetectConfig::default()).unwrap(),
-        None,
-    );
+    let after = sink(&store);
     if rebuild {
         let read = after.rebuild(now - Duration::days(1), now).await.unwrap();
         assert_eq!(read, 5);
@@ -118,39 +123,23 @@ async fn a_burst_spanning_a_restart_is_seen_after_a_rebuild() {
 #[tokio::test]
 async fn the_uncommitted_tail_is_observed_once_after_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> = Arc::new(
-        regwatch_store::sqlite::SqliteStore::open(&dir.path().join("events.db"))
-            .await
-            .unwrap(),
-    );
+    let store = sqlite_store(&dir).await;
     let now = Utc::now();
     let tail: Vec<SinkEvent> = (0..5)
         .map(|i| registration(i, now - Duration::seconds(60 - i as i64)))
         .collect();
     // A second process that started (and rebuilt) before the tail was
     // written: the group hands it the partition after the crash.
-    let other = StoreSink::new(
-        store.clone(),
-        Detector::new(DetectConfig::default()).unwrap(),
-        None,
-    );
+    let other = sink(&store);
     assert_eq!(
         other.rebuild(now - Duration::days(1), now).await.unwrap(),
         0
     );
-    let crashed = StoreSink::new(
-        store.clone(),
-        Detector::new(DetectConfig::default()).unwrap(),
-        None,
-    );
+    let crashed = sink(&store);
     crashed.write(&tail).await.unwrap();
     drop(crashed);
 
-    let restarted = StoreSink::new(
-        store.clone(),
-        Detector::new(DetectConfig::default()).unwrap(),
-        None,
-    );
+    let restarted = sink(&store);
     assert_eq!(
         restarted
             .rebuild(now - Duration::days(1), now)
