@@ -169,7 +169,10 @@ impl Default for AlertQuery {
     }
 }
 
-/// One page of alerts, ordered by `(created_at ms, alert_id)`.
+/// One page of alerts, ordered by `(created_at ms, alert_id)`. A page may
+/// hold fewer than `limit` alerts while `next_cursor` is set (with a status
+/// filter, an alert updated while the page was read is left out); only a
+/// `None` cursor means the end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertPage {
     pub alerts: Vec<Alert>,
