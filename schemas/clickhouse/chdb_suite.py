@@ -326,6 +326,18 @@ def main():
         eq(ap(any_client_id=0, client_id="c-9"), [(b, "open")], "client")
         eq(ap(after_ms=T0, after_id=a), [(b, "open")], "cursor")
         eq(ap(limit=1), [(a, "acknowledged")], "limit")
+        eq(ap(since_ms=T0 + 1, until_ms=T0 + 1001), [(b, "open")], "window bounds")
+
+        def span(**over):
+            values = dict(from_ms=0, until_ms=2**32 * 1000, any_kind=1, kind="", any_client_id=1, client_id="")
+            values.update(over)
+            r = suite.q("alerts_span", **values)[0]
+            return int(r["events"]), int(r["first_ms"])
+
+        eq(span(), (4, T0), "span counts every version")
+        eq(span(any_kind=0, kind="registration_burst"), (1, T0 + 1000), "span kind")
+        eq(span(from_ms=T0 + 1)[0], 1, "span from")
+        eq(span(until_ms=T0)[0], 0, "span until is exclusive")
 
     suite.check("alerts: latest updated_at wins, filters, cursor", alerts)
 

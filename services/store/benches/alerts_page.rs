@@ -7,7 +7,9 @@
 //!
 //! Or against a running server: `REGWATCH_BENCH_CLICKHOUSE_URL=http://… cargo
 //! bench -p regwatch-store --bench alerts_page`. Prints one table, medians of
-//! `REPEAT` runs per query, and the ratio old / new.
+//! `REPEAT` runs per query, and the ratio old / new. `KEEP=1` keeps the
+//! database; `LOG_QUERIES=1` logs each query's server time to
+//! `system.query_log`.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +78,27 @@ where
     median(runs)
 }
 
+/// Waits (up to two minutes) until ClickHouse has no merge running in
+/// `database`: a background merge of the freshly written parts takes a core
+/// of this 2-core machine and would time itself into whichever query runs
+/// beside it.
+async fn quiesce(admin: &ch::Client, database: &str) {
+    let sql = format!("SELECT count() FROM system.merges WHERE database = '{database}'");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(120) {
+        let running = admin
+            .query_raw(&sql)
+            .fetch_one::<u64>()
+            .await
+            .expect("system.merges");
+        if running == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("merges still running after 120 s; timing anyway");
+}
+
 #[tokio::main]
 async fn main() {
     let url = std::env::var("REGWATCH_BENCH_CLICKHOUSE_URL")
@@ -85,7 +108,11 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let database = format!("rw_bench_alerts_{}", std::process::id());
-    let admin = ch::Client::default().with_url(&url).with_validation(false);
+    let mut admin = ch::Client::default().with_url(&url).with_validation(false);
+    if std::env::var_os("LOG_QUERIES").is_some() {
+        // Every query's server-side time lands in system.query_log.
+        admin = admin.with_setting("log_queries", "1");
+    }
     ch::migrate_through(&admin, &database, 5)
         .await
         .expect("pre-0006 schema");
@@ -139,6 +166,7 @@ async fn main() {
             assert_eq!(rows.len(), 101);
         }
     };
+    quiesce(&admin, &database).await;
     let old = [
         time(|| old_query(0)).await,
         time(|| old_query(mid_ms)).await,
@@ -150,6 +178,7 @@ async fn main() {
     let moved = t.elapsed();
     assert_eq!(applied, vec!["0006_alerts_by_time".to_string()]);
 
+    quiesce(&admin, &database).await;
     let store = ClickHouseStore::new(admin.clone(), &database).expect("store");
     let cursor_at = |ms: u64| (ms > 0).then(|| regwatch_store::cursor::encode(ms, NIL));
     let new_query = |after_ms: u64| {

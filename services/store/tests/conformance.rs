@@ -761,6 +761,147 @@ async fn alert_upsert_keeps_the_latest() {
     }
 }
 
+/// Every alert id a walk of `q`'s pages returns, in order.
+async fn walk_alerts(store: &dyn EventStore, mut q: AlertQuery) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for _ in 0..10_000 {
+        let page = store.query_alerts(&q).await.expect("alerts page");
+        assert!(page.alerts.len() <= q.limit as usize);
+        ids.extend(page.alerts.iter().map(|a| a.alert_id));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return ids,
+        }
+    }
+    panic!("the alert walk did not end");
+}
+
+/// Alert pages over months-long gaps, a dense cluster, lone alerts and
+/// alerts on the edges of the first windows (the ClickHouse store reads
+/// alert keys window by window, like event pages): every walk, filtered or
+/// bounded, returns exactly what a sort of the latest versions gives. Every
+/// fifth alert has a later version that resolves it.
+#[tokio::test]
+async fn alert_pages_across_gaps_and_clusters() {
+    for b in backends().await {
+        let t = t0();
+        let hour = Duration::hours(1);
+        let mut created = Vec::new();
+        // 300 alerts one second apart, two days back.
+        for i in 0..300 {
+            created.push(t - Duration::days(2) + Duration::seconds(i));
+        }
+        // Lone alerts: 90 and 30 days back, an hour back.
+        created.extend([t - Duration::days(90), t - Duration::days(30), t - hour]);
+        // From t: on the edges of windows growing 4x from one hour.
+        created.extend([
+            t,
+            t + hour - Duration::milliseconds(1),
+            t + hour,
+            t + hour * 5,
+            t + hour * 21,
+            t + hour * 85,
+        ]);
+        let mut latest = Vec::new();
+        let mut versions = Vec::new();
+        for (i, at) in created.iter().enumerate() {
+            let mut a = alert(Uuid::now_v7(), *at, *at, AlertStatus::Open, "v1");
+            if i % 3 == 0 {
+                a.kind = AlertKind::RegistrationBurst;
+            }
+            a.client_id = format!("c-{}", i % 2);
+            versions.push(a.clone());
+            if i % 5 == 0 {
+                a.updated_at = *at + Duration::seconds(30);
+                a.status = AlertStatus::Resolved;
+                versions.push(a.clone());
+            }
+            latest.push(a);
+        }
+        b.store.upsert_alerts(&versions).await.expect("alerts");
+        let mut sorted = latest.clone();
+        sorted.sort_by_key(|a| (a.created_at.timestamp_millis(), a.alert_id.to_string()));
+        let expect = |f: &dyn Fn(&Alert) -> bool| -> Vec<Uuid> {
+            sorted.iter().filter(|a| f(a)).map(|a| a.alert_id).collect()
+        };
+        for limit in [1, 7, 40, 1000] {
+            let got = walk_alerts(
+                b.store.as_ref(),
+                AlertQuery {
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await;
+            assert_eq!(got, expect(&|_| true), "{} all, limit {limit}", b.name);
+
+            let got = walk_alerts(
+                b.store.as_ref(),
+                AlertQuery {
+                    status: Some(AlertStatus::Open),
+                    client_id: Some("c-1".into()),
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await;
+            let open_c1 = |a: &Alert| a.status == AlertStatus::Open && a.client_id == "c-1";
+            assert_eq!(got, expect(&open_c1), "{} open c-1, limit {limit}", b.name);
+
+            let got = walk_alerts(
+                b.store.as_ref(),
+                AlertQuery {
+                    status: Some(AlertStatus::Resolved),
+                    kind: Some(AlertKind::RegistrationBurst),
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await;
+            let resolved_bursts = |a: &Alert| {
+                a.status == AlertStatus::Resolved && a.kind == AlertKind::RegistrationBurst
+            };
+            assert_eq!(
+                got,
+                expect(&resolved_bursts),
+                "{} resolved bursts, limit {limit}",
+                b.name
+            );
+
+            let (since, until) = (t - Duration::days(31), t + hour * 5);
+            let got = walk_alerts(
+                b.store.as_ref(),
+                AlertQuery {
+                    since: Some(since),
+                    until: Some(until),
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await;
+            let bounded = |a: &Alert| a.created_at >= since && a.created_at < until;
+            assert_eq!(got, expect(&bounded), "{} bounded, limit {limit}", b.name);
+
+            let got = walk_alerts(
+                b.store.as_ref(),
+                AlertQuery {
+                    since: Some(t),
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .await;
+            assert_eq!(
+                got,
+                expect(&|a: &Alert| a.created_at >= t),
+                "{} from t, limit {limit}",
+                b.name
+            );
+        }
+        b.finish().await;
+    }
+}
+
 /// One alert version as a row of the pre-0006 `alerts` table, for
 /// `INSERT ... FORMAT JSONEachRow` (what an older release wrote).
 fn legacy_alert_row(a: &Alert) -> String {

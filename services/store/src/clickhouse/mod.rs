@@ -124,6 +124,7 @@ pub mod queries {
     q!(ALERTS_INSERT, "alerts_insert.sql");
     q!(ALERTS_PAGE, "alerts_page.sql");
     q!(ALERTS_RAW, "alerts_raw.sql");
+    q!(ALERTS_SPAN, "alerts_span.sql");
     q!(SCHEMA_COLUMNS, "schema_columns.sql");
     q!(PARTITIONS_LIST, "partitions_list.sql");
     q!(PARTITION_DROP, "partition_drop.sql");
@@ -144,6 +145,7 @@ pub mod queries {
         "alerts_insert.sql",
         "alerts_page.sql",
         "alerts_raw.sql",
+        "alerts_span.sql",
         "schema_columns.sql",
         "partitions_list.sql",
         "partition_drop.sql",
@@ -283,6 +285,12 @@ fn trim_page(rows: &mut Vec<PageRow>, limit: u32) -> Option<String> {
 /// is counted first and narrowed when dense (`ClickHouseStore::read_page`).
 const PAGE_WINDOW_MS: u64 = 10_000;
 
+/// The first window an alerts page reads. Alerts are far sparser than
+/// events (an ongoing condition updates one alert), so the first window is
+/// wide, and counted before it is read like any window wider than
+/// [`PAGE_WINDOW_MS`].
+const ALERT_WINDOW_MS: u64 = 3_600_000;
+
 /// Events per [`EventStore::scan_events`] batch.
 const SCAN_PAGE: usize = 10_000;
 
@@ -299,6 +307,49 @@ impl PageFilters {
             ("any_client_id", Lit::UInt(any_client)),
             ("client_id", client_id),
         ])
+    }
+
+    /// The events table's windowed read with these filters.
+    fn windowed(&self) -> Windowed<'_> {
+        Windowed {
+            page: queries::EVENTS_PAGE,
+            page_filters: &self.0,
+            span: queries::EVENTS_SPAN,
+            span_filters: &self.0,
+        }
+    }
+}
+
+/// What [`ClickHouseStore::read_page`] reads: one table's page query and
+/// span query (query files), with the filter values each takes. Both take
+/// the same filters except where the span cannot judge one cheaply (the
+/// alerts' status, which needs FINAL): a span that ignores a filter counts
+/// too much, which only narrows a window more than needed or jumps short of
+/// the next match, never past it.
+struct Windowed<'a> {
+    /// `since_ms`, `until_ms`, `after_ms`, `after_id`, `limit` and the page
+    /// filters; rows in `(ms, id)` order.
+    page: &'static str,
+    page_filters: &'a [(&'static str, Lit)],
+    /// `from_ms`, `until_ms` and the span filters; one row `(count, first ms)`.
+    span: &'static str,
+    span_filters: &'a [(&'static str, Lit)],
+}
+
+/// A page row's sort-key milliseconds.
+trait SortMs {
+    fn sort_ms(&self) -> u64;
+}
+
+impl SortMs for PageRow {
+    fn sort_ms(&self) -> u64 {
+        self.occurred_at_ms
+    }
+}
+
+impl SortMs for KeyRow {
+    fn sort_ms(&self) -> u64 {
+        self.ms
     }
 }
 
@@ -432,38 +483,42 @@ impl ClickHouseStore {
         &self.database
     }
 
-    /// Up to `want` events after `after` with `occurred_at_ms` in
-    /// `[since, until)`, in sort-key order, read window by window (see
-    /// [`PAGE_WINDOW_MS`]), starting with `[lo, lo + window)`:
-    /// - a window wider than [`PAGE_WINDOW_MS`] is counted first
-    ///   (`events_span.sql`, sort key and filter columns only) and narrowed
-    ///   to about 1.25x what the page still needs when it holds more than
-    ///   twice that, so the raw JSON of a dense stretch is never read whole;
+    /// Up to `want` rows of `w` (events, or alert keys) after `after` with
+    /// sort-key milliseconds in `[since, until)`, in sort-key order, read
+    /// window by window (see [`PAGE_WINDOW_MS`]), starting with
+    /// `[lo, lo + window)`:
+    /// - a window wider than [`PAGE_WINDOW_MS`] is counted first (`w.span`,
+    ///   sort key and filter columns only) and narrowed to about 1.25x what
+    ///   the page still needs when it holds more than twice that, so a dense
+    ///   stretch is never read whole;
     /// - a window with some rows but fewer than needed makes the next one 4x
-    ///   wider; an empty one jumps to the next matching event, keeping the
-    ///   wider window (sparse data stays cheap).
+    ///   wider; an empty one jumps to the next row the span accepts, keeping
+    ///   the wider window (sparse data stays cheap).
     ///
     /// Also returns a window for the next page: about 1.25 pages at the
     /// density of the last window read.
-    async fn read_page(
+    async fn read_page<R>(
         &self,
-        filters: &PageFilters,
+        w: &Windowed<'_>,
         since: u64,
         until: u64,
         after: &cursor::Position,
         want: usize,
         window: u64,
-    ) -> Result<(Vec<PageRow>, u64)> {
+    ) -> Result<(Vec<R>, u64)>
+    where
+        R: clickhouse::RowOwned + clickhouse::RowRead + SortMs,
+    {
         let mut lo = since.max(after.ms);
         let mut window = window.max(1);
-        let mut rows: Vec<PageRow> = Vec::new();
+        let mut rows: Vec<R> = Vec::new();
         while rows.len() < want && lo < until {
             let need = (want - rows.len()) as u64;
             let mut hi = lo.saturating_add(window).min(until);
             if hi - lo > PAGE_WINDOW_MS {
-                let span = self.span(filters, lo, hi).await?;
+                let span = self.span(w, lo, hi).await?;
                 if span.events == 0 {
-                    match self.next_event_ms(filters, hi, until).await? {
+                    match self.next_event_ms(w, hi, until).await? {
                         Some(ms) => lo = ms,
                         None => break,
                     }
@@ -482,18 +537,18 @@ impl ClickHouseStore {
                 ("after_id", Lit::Str(after.id.clone())),
                 ("limit", Lit::UInt(need)),
             ];
-            values.extend(filters.0.iter().cloned());
-            let sql = render(queries::EVENTS_PAGE, &values)?;
-            let got = self.client.query_raw(&sql).fetch_all::<PageRow>().await?;
+            values.extend(w.page_filters.iter().cloned());
+            let sql = render(w.page, &values)?;
+            let got = self.client.query_raw(&sql).fetch_all::<R>().await?;
             if got.is_empty() {
-                match self.next_event_ms(filters, hi, until).await? {
+                match self.next_event_ms(w, hi, until).await? {
                     Some(ms) => lo = ms,
                     None => break,
                 }
                 window = window.saturating_mul(4);
                 continue;
             }
-            let (n, last_ms) = (got.len() as u64, got[got.len() - 1].occurred_at_ms);
+            let (n, last_ms) = (got.len() as u64, got[got.len() - 1].sort_ms());
             rows.extend(got);
             if n >= need {
                 // `n` rows in `last_ms - lo + 1` ms: a window for `want`
@@ -507,24 +562,19 @@ impl ClickHouseStore {
         Ok((rows, window))
     }
 
-    /// How many events the filters accept in `[from, until)`, and the
-    /// earliest one's `occurred_at_ms`.
-    async fn span(&self, filters: &PageFilters, from: u64, until: u64) -> Result<NextRow> {
+    /// How many rows the span filters accept in `[from, until)`, and the
+    /// earliest one's sort-key milliseconds.
+    async fn span(&self, w: &Windowed<'_>, from: u64, until: u64) -> Result<NextRow> {
         let mut values = vec![("from_ms", Lit::UInt(from)), ("until_ms", Lit::UInt(until))];
-        values.extend(filters.0.iter().cloned());
-        let sql = render(queries::EVENTS_SPAN, &values)?;
+        values.extend(w.span_filters.iter().cloned());
+        let sql = render(w.span, &values)?;
         Ok(self.client.query_raw(&sql).fetch_one::<NextRow>().await?)
     }
 
-    /// The first matching event at or after `from` (and before `until`);
-    /// always `>= from`, so a caller moving to it moves forward.
-    async fn next_event_ms(
-        &self,
-        filters: &PageFilters,
-        from: u64,
-        until: u64,
-    ) -> Result<Option<u64>> {
-        let span = self.span(filters, from, until).await?;
+    /// The first row the span filters accept at or after `from` (and before
+    /// `until`); always `>= from`, so a caller moving to it moves forward.
+    async fn next_event_ms(&self, w: &Windowed<'_>, from: u64, until: u64) -> Result<Option<u64>> {
+        let span = self.span(w, from, until).await?;
         Ok((span.events > 0).then_some(span.first_ms.max(from)))
     }
 
@@ -631,8 +681,8 @@ impl EventStore for ClickHouseStore {
         let after = cursor::start(q.cursor.as_deref())?;
         let filters = PageFilters::new(q);
         let (mut rows, _) = self
-            .read_page(
-                &filters,
+            .read_page::<PageRow>(
+                &filters.windowed(),
                 bound_ms(q.since, 0),
                 bound_ms(q.until, MAX_STORED_MS),
                 &after,
@@ -662,6 +712,7 @@ impl EventStore for ClickHouseStore {
         each: &mut (dyn for<'e> FnMut(&'e [Envelope]) -> Result<()> + Send),
     ) -> Result<u64> {
         let filters = PageFilters::new(&EventQuery::default());
+        let w = filters.windowed();
         let (since, until) = (bound_ms(Some(since), 0), bound_ms(Some(until), 0));
         let mut after = cursor::Position {
             ms: 0,
@@ -671,7 +722,7 @@ impl EventStore for ClickHouseStore {
         let mut read = 0;
         loop {
             let (mut rows, hint) = self
-                .read_page(&filters, since, until, &after, SCAN_PAGE + 1, window)
+                .read_page::<PageRow>(&w, since, until, &after, SCAN_PAGE + 1, window)
                 .await?;
             let more = rows.len() > SCAN_PAGE;
             rows.truncate(SCAN_PAGE);
@@ -773,25 +824,32 @@ impl EventStore for ClickHouseStore {
         let (any_kind, kind) = opt_str(q.kind.map(|k| k.as_str().to_string()));
         let (any_client, client_id) = opt_str(q.client_id.clone());
         let (any_status, status) = opt_str(q.status.as_ref().map(wire_name));
-        let sql = render(
-            queries::ALERTS_PAGE,
-            &[
-                ("since_ms", Lit::UInt(bound_ms(q.since, 0))),
-                ("until_ms", Lit::UInt(bound_ms(q.until, MAX_STORED_MS))),
-                ("any_kind", Lit::UInt(any_kind)),
-                ("kind", kind),
-                ("any_client_id", Lit::UInt(any_client)),
-                ("client_id", client_id),
-                ("after_ms", Lit::UInt(after.ms)),
-                ("after_id", Lit::Str(after.id)),
-                ("any_status", Lit::UInt(any_status)),
-                ("status", status),
-                ("limit", Lit::UInt(u64::from(limit) + 1)),
-            ],
-        )?;
+        let filters = [
+            ("any_kind", Lit::UInt(any_kind)),
+            ("kind", kind),
+            ("any_client_id", Lit::UInt(any_client)),
+            ("client_id", client_id),
+            ("any_status", Lit::UInt(any_status)),
+            ("status", status),
+        ];
+        let w = Windowed {
+            page: queries::ALERTS_PAGE,
+            page_filters: &filters,
+            span: queries::ALERTS_SPAN,
+            span_filters: &filters[..4],
+        };
         // Two queries: the page's keys from the light columns, then raw for
         // those rows only (see 0006_alerts_by_time.sql for the measurement).
-        let mut keys = self.client.query_raw(&sql).fetch_all::<KeyRow>().await?;
+        let (mut keys, _) = self
+            .read_page::<KeyRow>(
+                &w,
+                bound_ms(q.since, 0),
+                bound_ms(q.until, MAX_STORED_MS),
+                &after,
+                limit as usize + 1,
+                ALERT_WINDOW_MS,
+            )
+            .await?;
         let more = keys.len() > limit as usize;
         keys.truncate(limit as usize);
         let next_cursor = match keys.last() {
