@@ -72,7 +72,7 @@ impl RebuiltTail {
     /// Whether `id` was observed by the rebuild; forgets it (a second replay
     /// of the same event is then judged like any other).
     fn take(&mut self, id: &uuid::Uuid) -> bool {
-        if self.ids.is_empty() || !self.ids.remove(id) {
+        if !self.ids.remove(id) {
             return false;
         }
         if self.ids.is_empty() {

@@ -265,11 +265,11 @@ impl RecentIds {
 
 /// Cut a page fetched with `limit + 1` rows down to `limit`; the cursor
 /// of its last row when there was more.
-fn trim_page(rows: &mut Vec<PageRow>, limit: u32) -> Option<String> {
+fn trim_page<R: SortKey>(rows: &mut Vec<R>, limit: u32) -> Option<String> {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     match rows.last() {
-        Some(last) if more => Some(cursor::encode(last.occurred_at_ms, &last.event_id)),
+        Some(last) if more => Some(cursor::encode(last.sort_ms(), last.sort_id())),
         _ => None,
     }
 }
@@ -336,20 +336,27 @@ struct Windowed<'a> {
     span_filters: &'a [(&'static str, Lit)],
 }
 
-/// A page row's sort-key milliseconds.
-trait SortMs {
+/// A page row's sort key `(ms, id)`: what a page cursor resumes after.
+trait SortKey {
     fn sort_ms(&self) -> u64;
+    fn sort_id(&self) -> &str;
 }
 
-impl SortMs for PageRow {
+impl SortKey for PageRow {
     fn sort_ms(&self) -> u64 {
         self.occurred_at_ms
     }
+    fn sort_id(&self) -> &str {
+        &self.event_id
+    }
 }
 
-impl SortMs for KeyRow {
+impl SortKey for KeyRow {
     fn sort_ms(&self) -> u64 {
         self.ms
+    }
+    fn sort_id(&self) -> &str {
+        &self.id
     }
 }
 
@@ -507,7 +514,7 @@ impl ClickHouseStore {
         window: u64,
     ) -> Result<(Vec<R>, u64)>
     where
-        R: clickhouse::RowOwned + clickhouse::RowRead + SortMs,
+        R: clickhouse::RowOwned + clickhouse::RowRead + SortKey,
     {
         let mut lo = since.max(after.ms);
         let mut window = window.max(1);
@@ -838,8 +845,8 @@ impl EventStore for ClickHouseStore {
             span: queries::ALERTS_SPAN,
             span_filters: &filters[..4],
         };
-        // Two queries: the page's keys from the light columns, then raw for
-        // those rows only (see 0006_alerts_by_time.sql for the measurement).
+        // The page's keys from the light columns, window by window, then raw
+        // for those rows only (0006_alerts_by_time.sql, BENCHMARKS.md).
         let (mut keys, _) = self
             .read_page::<KeyRow>(
                 &w,
@@ -850,12 +857,7 @@ impl EventStore for ClickHouseStore {
                 ALERT_WINDOW_MS,
             )
             .await?;
-        let more = keys.len() > limit as usize;
-        keys.truncate(limit as usize);
-        let next_cursor = match keys.last() {
-            Some(last) if more => Some(cursor::encode(last.ms, &last.id)),
-            _ => None,
-        };
+        let next_cursor = trim_page(&mut keys, limit);
         let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
             return Ok(AlertPage {
                 alerts: Vec::new(),
