@@ -33,11 +33,17 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// `token` must have at least 16 characters.
+    /// `token` must have at least 16 characters and be a bearer token
+    /// (`regwatch_checks::bearer::is_token`), or no client could present it.
     pub fn new(store: Arc<dyn EventStore>, token: &str) -> Result<Self, ApiError> {
         if token.len() < 16 {
             return Err(ApiError::Config(
                 "REGWATCH_API_TOKEN needs at least 16 characters".into(),
+            ));
+        }
+        if !regwatch_checks::bearer::is_token(token) {
+            return Err(ApiError::Config(
+                "REGWATCH_API_TOKEN must be a bearer token (RFC 6750: letters, digits, - . _ ~ + /, optional trailing =)".into(),
             ));
         }
         Ok(ApiState {
@@ -134,9 +140,9 @@ fn authorize(st: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| regwatch_checks::bearer::parse(v).ok())
         .ok_or(ApiError::Unauthorized)?;
-    let h: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+    let h: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     if bool::from(h.ct_eq(&st.token_hash)) {
         Ok(())
     } else {

@@ -176,3 +176,30 @@ async fn bad_requests_and_auth() {
     )
     .is_err());
 }
+
+/// The `Authorization` header goes through `regwatch_checks::bearer`: the
+/// scheme is case-insensitive (RFC 9110 §11.1), the token must be one
+/// RFC 6750 token. The old parser took only `Bearer ` with a capital B.
+#[tokio::test]
+async fn bearer_scheme_is_case_insensitive_and_token_strict() {
+    let (_, store, _dir) = stores().await.remove(0);
+    let app = router(ApiState::new(store.clone(), TOKEN).unwrap());
+    for (value, status) in [
+        (format!("Bearer {TOKEN}"), StatusCode::OK),
+        (format!("bearer {TOKEN}"), StatusCode::OK),
+        (format!("BEARER  {TOKEN}"), StatusCode::OK),
+        (format!("Bearer {TOKEN} extra"), StatusCode::UNAUTHORIZED),
+        (format!("Basic {TOKEN}"), StatusCode::UNAUTHORIZED),
+        ("Bearer ".to_string(), StatusCode::UNAUTHORIZED),
+    ] {
+        let req = Request::builder()
+            .uri("/v1/events")
+            .header("authorization", value.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), status, "{value:?}");
+    }
+    // A configured token no client could present fails at start.
+    assert!(ApiState::new(store, "correct horse battery staple").is_err());
+}

@@ -2,7 +2,6 @@
 //! TOML file with `REGWATCH_`-prefixed environment overrides, and validated
 //! at start with a message that names the bad key.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -299,6 +298,10 @@ pub enum ConfigError {
     Load(String),
 }
 
+/// Why a configured credential fails `regwatch_checks::bearer::is_token`.
+const BEARER_SYNTAX: &str =
+    "must be a bearer token (RFC 6750: letters, digits, - . _ ~ + /, optional trailing =; at most 4096 bytes)";
+
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -341,7 +344,10 @@ impl AuthzConfig {
         }
         match issuer.scheme() {
             "https" => {}
-            "http" if is_loopback_host(issuer.host_str().unwrap_or("")) => {}
+            "http"
+                if issuer
+                    .host()
+                    .is_some_and(|h| regwatch_checks::addr::is_loopback_host(&h)) => {}
             _ => {
                 return Err(invalid(
                     "issuer",
@@ -477,6 +483,14 @@ impl AuthzConfig {
                 "each token needs at least 16 characters",
             ));
         }
+        // A credential the bearer parser refuses could never be presented.
+        if !o
+            .introspection_tokens
+            .iter()
+            .all(|t| regwatch_checks::bearer::is_token(t))
+        {
+            return Err(invalid("oauth.introspection_tokens", BEARER_SYNTAX));
+        }
         for u in &o.users {
             if u.username.is_empty() || !u.password_hash.starts_with("$argon2") {
                 return Err(invalid(
@@ -495,6 +509,9 @@ impl AuthzConfig {
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             return Err(invalid("admin_token", "needs at least 16 characters"));
         }
+        if !self.admin_token.is_empty() && !regwatch_checks::bearer::is_token(&self.admin_token) {
+            return Err(invalid("admin_token", BEARER_SYNTAX));
+        }
         Ok(())
     }
 
@@ -512,16 +529,6 @@ impl AuthzConfig {
     }
 }
 
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    h.parse::<IpAddr>()
-        .map(|ip| ip.is_loopback())
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +544,26 @@ mod tests {
     fn defaults_validate_once_an_issuer_is_set() {
         valid().validate().unwrap();
         assert!(AuthzConfig::default().validate().is_err());
+    }
+
+    /// The issuer's loopback exception uses the shared host check: every
+    /// spelling of a loopback address counts, names under localhost do not.
+    #[test]
+    fn http_issuer_only_on_a_loopback_host() {
+        for (issuer, ok) in [
+            ("http://localhost:8400", true),
+            ("http://[::1]:8400", true),
+            ("http://0x7f000001:8400", true),
+            ("http://127.1:8400", true),
+            ("http://app.localhost:8400", false),
+            ("http://127.0.0.1.evil.example:8400", false),
+        ] {
+            let c = AuthzConfig {
+                issuer: issuer.into(),
+                ..Default::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "{issuer}");
+        }
     }
 
     #[test]
@@ -563,6 +590,14 @@ mod tests {
                 "lifecycle.unconsented_ttl_secs",
             ),
             (|c| c.admin_token = "short".into(), "admin_token"),
+            (
+                |c| c.admin_token = "correct horse battery staple".into(),
+                "admin_token",
+            ),
+            (
+                |c| c.oauth.introspection_tokens = vec!["resource server \"one\"".into()],
+                "oauth.introspection_tokens",
+            ),
         ];
         for (mutate, key) in cases {
             let mut c = valid();

@@ -906,3 +906,44 @@ async fn cimd_ssrf_matrix_is_refused_and_recorded() {
         assert_eq!(h.clients().await, 0);
     }
 }
+
+/// A metadata document whose only redirect is loopback in a non-canonical
+/// spelling (`0x7f000001`, what the browser reaches as 127.0.0.1): the
+/// `loopback_only_redirects` signal is raised (it was decided by string
+/// prefix, which missed it) and the redirect matches the canonical
+/// loopback form on another port (RFC 8252 §7.3).
+#[tokio::test]
+async fn cimd_loopback_in_any_spelling_is_loopback() {
+    let h = cimd_harness(true, None).await;
+    let doc_url = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let d = doc_url.clone();
+    let base = serve(axum::Router::new().route(
+        "/client.json",
+        axum::routing::get(move || {
+            let id = d.get().cloned().unwrap_or_default();
+            async move {
+                axum::Json(json!({
+                    "client_id": id,
+                    "client_name": "Acme Assistant",
+                    "redirect_uris": ["http://0x7f000001:9999/callback"],
+                    "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code"],
+                    "scope": "mcp:read"
+                }))
+            }
+        }),
+    ))
+    .await;
+    let url = format!("{base}/client.json");
+    doc_url.set(url.clone()).unwrap();
+    let q = approve(&h, &authorize_url(&url, &[("scope", "mcp:read")])).await;
+    let t = exchange(&h, &url, &q["code"], Some(VERIFIER), RESOURCE).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    let evs = h.events().await;
+    assert!(evs[0]
+        .policy
+        .as_ref()
+        .unwrap()
+        .risk_signals
+        .contains(&"loopback_only_redirects".to_string()));
+}

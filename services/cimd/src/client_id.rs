@@ -2,10 +2,11 @@
 
 use std::net::IpAddr;
 
+use regwatch_checks::addr::is_loopback_host;
 use url::{Host, Url};
 
 use crate::error::CimdError;
-use crate::ip::{is_forbidden_ip, is_loopback};
+use crate::ip::is_forbidden_ip;
 
 /// Longest `client_id` URL we accept, in bytes.
 pub const MAX_CLIENT_ID_LEN: usize = 2048;
@@ -117,12 +118,7 @@ pub fn validate_client_id_url_with(
     match url.scheme() {
         "https" => {}
         "http" => {
-            let loopback_host = match (literal, url.host_str()) {
-                (Some(addr), _) => is_loopback(addr),
-                (None, Some(name)) => name.eq_ignore_ascii_case("localhost"),
-                (None, None) => false,
-            };
-            if !(allow_loopback_dev && loopback_host) {
+            if !(allow_loopback_dev && is_loopback_host(&host)) {
                 return Err(CimdError::invalid_url(
                     "scheme must be https (http is only allowed for loopback in development)",
                 ));
@@ -268,6 +264,16 @@ mod tests {
             ("http://localhost:8080/client", false, Err("invalid_url")),
             ("https://127.0.0.1/client", true, Ok(())),
             ("http://10.0.0.1/client", true, Err("forbidden_address")),
+            // loopback in any spelling is loopback (regwatch_checks::addr)
+            ("http://0x7f000001:8080/client", true, Ok(())),
+            (
+                "http://0x7f000001:8080/client",
+                false,
+                Err("forbidden_address"),
+            ),
+            ("http://[::ffff:7f00:1]:8080/client", true, Ok(())),
+            // names under localhost are not admitted over http
+            ("http://app.localhost:8080/client", true, Err("invalid_url")),
         ];
         for (input, dev, expected) in cases {
             check(input, *dev, *expected);

@@ -1,11 +1,13 @@
 //! Redirect-URI analysis: scheme class, normalized host (lowercase,
 //! A-labels), registrable domain from the Public Suffix List (ICANN and
 //! PRIVATE sections, so `alice.github.io` and `bob.github.io` are two
-//! owners), loopback and private addresses, wildcards.
+//! owners), loopback and internal addresses (decided by
+//! `regwatch_checks::addr`, the same answer the gate gets), wildcards.
 
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use regwatch_checks::addr::{host_loopback, ip_scope, IpScope};
 use serde::Serialize;
 use url::{Host, Url};
 
@@ -17,9 +19,12 @@ pub enum RedirectClass {
     Https,
     /// Plain `http` to a non-loopback host.
     Http,
-    /// `http(s)` to 127.0.0.0/8, `::1` or `localhost` (RFC 8252 §7.3).
+    /// `http(s)` to a loopback address in any spelling (`127.1`,
+    /// `0x7f000001`, `[::ffff:7f00:1]`), `localhost` or a name under it
+    /// (RFC 8252 §7.3, RFC 6761), as `regwatch_checks::addr` decides.
     Loopback,
-    /// `http(s)` to a private, link-local or shared address.
+    /// `http(s)` to any other non-global address: private, link-local,
+    /// shared, documentation, multicast, ... (`regwatch_checks::addr::IpScope::Internal`).
     PrivateIp,
     /// A private-use scheme (`com.example.app:/cb`, `cursor://...`).
     CustomScheme,
@@ -80,36 +85,6 @@ pub fn registrable_domain(host: &str) -> String {
     }
 }
 
-/// Loopback per RFC 8252 and RFC 6761 (`localhost` and `*.localhost`).
-pub fn is_loopback_name(host: &str) -> bool {
-    host == "localhost" || host.ends_with(".localhost")
-}
-
-/// Private, link-local, CGNAT or unique-local address.
-pub fn is_private_ip(ip: IpAddr) -> bool {
-    const V4: [(u32, u8); 4] = [
-        (0x0a00_0000, 8),  // 10.0.0.0/8
-        (0xac10_0000, 12), // 172.16.0.0/12
-        (0xc0a8_0000, 16), // 192.168.0.0/16
-        (0xa9fe_0000, 16), // 169.254.0.0/16
-    ];
-    match ip {
-        IpAddr::V4(v4) => {
-            let x = u32::from(v4);
-            let cgnat = (x & 0xffc0_0000) == 0x6440_0000; // 100.64.0.0/10
-            cgnat
-                || V4.iter().any(|(net, len)| {
-                    let mask = u32::MAX << (32 - u32::from(*len));
-                    (x & mask) == *net
-                })
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 /// The /24 (IPv4) or /64 (IPv6) network of an address, as text.
 pub fn ip_prefix(ip: IpAddr) -> String {
     let net = match ip {
@@ -119,16 +94,6 @@ pub fn ip_prefix(ip: IpAddr) -> String {
     match net {
         Ok(n) => n.to_string(),
         Err(_) => ip.to_string(),
-    }
-}
-
-fn classify_ip(ip: IpAddr) -> RedirectClass {
-    if ip.is_loopback() {
-        RedirectClass::Loopback
-    } else if is_private_ip(ip) {
-        RedirectClass::PrivateIp
-    } else {
-        RedirectClass::Https // refined by scheme below
     }
 }
 
@@ -168,19 +133,19 @@ pub fn analyze_redirect(raw: &str) -> RedirectInfo {
             wildcard,
         };
     }
-    let (host, ip_class) = match url.host() {
+    let (host, scope) = match url.host() {
         Some(Host::Domain(d)) => match normalize_host(d) {
             Some(h) => (h, None),
             None => return invalid(scheme),
         },
-        Some(Host::Ipv4(v4)) => (v4.to_string(), Some(classify_ip(IpAddr::V4(v4)))),
-        Some(Host::Ipv6(v6)) => (v6.to_string(), Some(classify_ip(IpAddr::V6(v6)))),
+        Some(Host::Ipv4(v4)) => (v4.to_string(), Some(ip_scope(IpAddr::V4(v4)))),
+        Some(Host::Ipv6(v6)) => (v6.to_string(), Some(ip_scope(IpAddr::V6(v6)))),
         None => return invalid(scheme),
     };
-    let (class, registrable) = match ip_class {
-        Some(RedirectClass::Loopback) => (RedirectClass::Loopback, None),
-        Some(RedirectClass::PrivateIp) => (RedirectClass::PrivateIp, None),
-        Some(_) => (
+    let (class, registrable) = match scope {
+        Some(IpScope::Loopback) => (RedirectClass::Loopback, None),
+        Some(IpScope::Internal) => (RedirectClass::PrivateIp, None),
+        Some(IpScope::Global) => (
             if scheme == "https" {
                 RedirectClass::Https
             } else {
@@ -188,7 +153,11 @@ pub fn analyze_redirect(raw: &str) -> RedirectInfo {
             },
             None,
         ),
-        None if is_loopback_name(&host) => (RedirectClass::Loopback, None),
+        // `localhost` and names under it: local targets for detection,
+        // whatever the gate admits (see `regwatch_checks::addr`).
+        None if host_loopback(&Host::Domain(host.as_str())).is_some() => {
+            (RedirectClass::Loopback, None)
+        }
         None => {
             let class = if scheme == "https" {
                 RedirectClass::Https

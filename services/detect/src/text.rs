@@ -1,27 +1,13 @@
 //! Client-name analysis: the comparison key (a case-folded UTS #39
 //! skeleton of the NFKC form without invisible characters) and the
 //! character-level red flags that make a name suspicious on its own.
+//! Which characters are invisible or bidi controls is decided by
+//! `regwatch_checks::text` (one list for every crate).
 
+use regwatch_checks::text::{is_bidi_control, is_hidden, is_invisible};
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{skeleton, MixedScript, RestrictionLevel, RestrictionLevelDetection};
-
-/// Bidirectional formatting controls (UAX #9): they reorder what the user
-/// sees and have no place in a client name.
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt, Unicode 16):
-/// rendered as nothing, so "Chat\u{200B}GPT" looks like "ChatGPT".
-pub fn is_default_ignorable(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
-}
 
 /// Character-level facts about one client name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,7 +17,8 @@ pub struct NameAnalysis {
     /// Words of the key (split on spaces and punctuation), for brand-in-name
     /// matches such as "ChatGPT Helper".
     pub tokens: Vec<String>,
-    /// Default-ignorable (invisible) code points found, as `U+XXXX`.
+    /// Invisible code points found (`regwatch_checks::text::is_invisible`:
+    /// default-ignorable, bidi controls apart), as `U+XXXX`.
     pub invisible: Vec<String>,
     /// Bidi controls found, as `U+XXXX`.
     pub bidi_controls: Vec<String>,
@@ -95,10 +82,7 @@ fn fold(s: &str) -> String {
 
 /// The comparison key of a name (see [`NameAnalysis::key`]).
 pub fn name_key(name: &str) -> String {
-    let visible: String = name
-        .nfkc()
-        .filter(|c| !is_default_ignorable(*c) && !is_bidi_control(*c))
-        .collect();
+    let visible: String = name.nfkc().filter(|c| !is_hidden(*c)).collect();
     let collapsed = visible.split_whitespace().collect::<Vec<_>>().join(" ");
     fold(&collapsed)
 }
@@ -115,7 +99,7 @@ pub fn key_tokens(key: &str) -> Vec<String> {
 pub fn analyze_name(name: &str) -> NameAnalysis {
     let invisible: Vec<String> = name
         .chars()
-        .filter(|c| is_default_ignorable(*c) && !is_bidi_control(*c))
+        .filter(|c| is_invisible(*c))
         .map(codepoint)
         .collect();
     let bidi_controls: Vec<String> = name
@@ -123,10 +107,7 @@ pub fn analyze_name(name: &str) -> NameAnalysis {
         .filter(|c| is_bidi_control(*c))
         .map(codepoint)
         .collect();
-    let visible: String = name
-        .chars()
-        .filter(|c| !is_default_ignorable(*c) && !is_bidi_control(*c))
-        .collect();
+    let visible: String = name.chars().filter(|c| !is_hidden(*c)).collect();
     let nfkc: String = visible.nfkc().collect();
     let compatibility_forms = nfkc != visible.nfc().collect::<String>();
     let collapsed = nfkc.split_whitespace().collect::<Vec<_>>().join(" ");

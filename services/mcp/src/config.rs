@@ -3,7 +3,6 @@
 //! validated at start with a message that names the bad key.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::Deserialize;
 
@@ -140,14 +139,12 @@ impl McpConfig {
                 "needs at least 16 characters",
             ));
         }
-        if !self
-            .introspection_token
-            .bytes()
-            .all(|b| b.is_ascii_graphic())
-        {
+        // Sent as a bearer token: the authorization server parses it with
+        // the same `regwatch_checks::bearer` rules.
+        if !regwatch_checks::bearer::is_token(&self.introspection_token) {
             return Err(invalid(
                 "introspection_token",
-                "must be printable ASCII without spaces",
+                "must be a bearer token (RFC 6750: letters, digits, - . _ ~ + /, optional trailing =)",
             ));
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
@@ -219,17 +216,15 @@ fn parse_url(key: &'static str, value: &str) -> Result<url::Url, ConfigError> {
     }
     match url.scheme() {
         "https" => Ok(url),
-        "http" if is_loopback_host(url.host_str().unwrap_or("")) => Ok(url),
+        "http"
+            if url
+                .host()
+                .is_some_and(|h| regwatch_checks::addr::is_loopback_host(&h)) =>
+        {
+            Ok(url)
+        }
         _ => Err(invalid(key, "must be https (http only on a loopback host)")),
     }
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
 }
 
 /// RFC 6749 §3.3 scope-token: `%x21 / %x23-5B / %x5D-7E`, at least one.
@@ -257,6 +252,16 @@ mod tests {
     fn defaults_validate_once_the_urls_and_credential_are_set() {
         valid().validate().unwrap();
         assert!(McpConfig::default().validate().is_err());
+    }
+
+    /// Plain http is allowed on a loopback host in any spelling the URL
+    /// parser reads as one (`regwatch_checks::addr`).
+    #[test]
+    fn http_urls_on_any_loopback_spelling() {
+        let mut c = valid();
+        c.issuer = "http://0x7f000001:8400".into();
+        c.introspection_endpoint = "http://[::ffff:7f00:1]:8400/introspect".into();
+        c.validate().unwrap();
     }
 
     #[test]
@@ -297,6 +302,11 @@ mod tests {
                 |c| c.introspection_token = "0123456789abcdef\n".into(),
                 "introspection_token",
             ),
+            (
+                |c| c.introspection_token = "0123456789\"abcdef".into(),
+                "introspection_token",
+            ),
+            (|c| c.issuer = "http://app.localhost:8400".into(), "issuer"),
             (|c| c.max_body_bytes = 0, "max_body_bytes"),
             (
                 |c| c.introspection_timeout_ms = 0,

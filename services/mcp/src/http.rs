@@ -14,15 +14,13 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
+use regwatch_checks::bearer::{self, BearerError};
 use tower::ServiceExt;
 
 use crate::config::is_scope_token;
 use crate::error::{McpError, Rejection};
 use crate::introspection::{judge, Caller, Verdict};
 use crate::{jsonrpc, McpState};
-
-/// Longest bearer token accepted before asking anyone, in bytes.
-const MAX_TOKEN_LEN: usize = 4096;
 
 /// The streamable HTTP session header (protocol versions before 2026-07-28).
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -151,7 +149,9 @@ async fn check(st: &McpState, token: &str, tool: Option<&str>) -> Result<Caller,
     }
 }
 
-/// The bearer token of the one `Authorization` header (RFC 6750 §2.1).
+/// The bearer token of the one `Authorization` header (RFC 6750 §2.1,
+/// parsed by `regwatch_checks::bearer`; at most `MAX_TOKEN_LEN` bytes are
+/// ever sent on to the authorization server).
 fn bearer_token(headers: &HeaderMap) -> Result<&str, McpError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -165,22 +165,11 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, McpError> {
     let value = value
         .to_str()
         .map_err(|_| McpError::InvalidToken("malformed Authorization header"))?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    bearer::parse(value).map_err(|e| match e {
         // Credentials of another scheme are no bearer credentials at all.
-        return Err(McpError::MissingToken);
-    }
-    let token = token.trim_start_matches(' ');
-    let token68 = token.trim_end_matches('=');
-    let well_formed = !token68.is_empty()
-        && token.len() <= MAX_TOKEN_LEN
-        && token68.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
-    if !well_formed {
-        return Err(McpError::InvalidToken("malformed bearer token"));
-    }
-    Ok(token)
+        BearerError::NotBearer => McpError::MissingToken,
+        BearerError::Malformed => McpError::InvalidToken("malformed bearer token"),
+    })
 }
 
 /// The whole body, at most `limit` bytes.
@@ -242,7 +231,10 @@ mod tests {
         assert_eq!(token_of(Some("Bearer a b")), Err("invalid_token"));
         assert_eq!(token_of(Some("Bearer a\"b")), Err("invalid_token"));
         assert_eq!(
-            token_of(Some(&format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1)))),
+            token_of(Some(&format!(
+                "Bearer {}",
+                "a".repeat(bearer::MAX_TOKEN_LEN + 1)
+            ))),
             Err("invalid_token")
         );
     }

@@ -93,7 +93,7 @@ pub fn validate(value: Option<&[u8]>, limits: &Limits) -> Result<Envelope, Rejec
     }
     // Before any parser: serde_json recurses per nesting level, so a deep
     // record costs stack and time. The scan is linear and allocation-free.
-    if let Some(depth) = exceeds_depth(bytes, limits.max_depth) {
+    if let Some(depth) = regwatch_checks::json::exceeds_depth(bytes, limits.max_depth) {
         return Err(Rejection::new(
             RejectReason::TooDeep,
             format!("nesting deeper than {} (reached {depth})", limits.max_depth),
@@ -158,42 +158,6 @@ fn classify(bytes: &[u8], err: serde_json::Error) -> Rejection {
         }
     }
     Rejection::new(RejectReason::ContractViolation, err.to_string())
-}
-
-/// `Some(depth)` as soon as the nesting of objects and arrays goes past
-/// `max`, ignoring brackets inside strings. Does not check JSON syntax.
-///
-/// A string is skipped by its own tight loop (most of an event's bytes are
-/// inside strings), which is about 2.5× faster than one loop carrying an
-/// "inside a string" flag through every byte.
-fn exceeds_depth(bytes: &[u8], max: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                // To the closing quote; `\` escapes the byte after it.
-                i += 1;
-                while let Some(&b) = bytes.get(i) {
-                    match b {
-                        b'"' => break,
-                        b'\\' => i += 2,
-                        _ => i += 1,
-                    }
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return Some(depth);
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 #[cfg(test)]
@@ -299,75 +263,6 @@ mod tests {
         let deep = "{\"a\":".repeat(50_000);
         let r = validate(Some(deep.as_bytes()), &limits).err();
         assert_eq!(r.map(|r| r.reason), Some(RejectReason::TooDeep));
-    }
-
-    #[test]
-    fn brackets_inside_strings_do_not_count() {
-        let s = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(50), "{".repeat(50));
-        assert_eq!(exceeds_depth(s.as_bytes(), 2), None);
-        assert_eq!(exceeds_depth(b"[[[]]]", 2), Some(3));
-        // An escaped backslash ends the escape: the quote after it closes
-        // the string, so the brackets after count.
-        assert_eq!(exceeds_depth(br#"["a\\", [[]]]"#, 2), Some(3));
-        // An escaped quote does not close it: the rest is inside.
-        assert_eq!(exceeds_depth(br#"["a\", [[]]]"#, 2), None);
-        // Unterminated string or escape at the end: no panic, no depth.
-        assert_eq!(exceeds_depth(br#"[["abc"#, 2), None);
-        assert_eq!(exceeds_depth(br#"[["abc\"#, 2), None);
-        assert_eq!(exceeds_depth(b"", 0), None);
-    }
-
-    /// The string-skipping scan agrees with the byte-at-a-time one it
-    /// replaced, on every prefix of tricky inputs.
-    #[test]
-    fn depth_scan_matches_the_reference() {
-        fn reference(bytes: &[u8], max: usize) -> Option<usize> {
-            let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-            for &b in bytes {
-                if in_string {
-                    if escaped {
-                        escaped = false;
-                    } else if b == b'\\' {
-                        escaped = true;
-                    } else if b == b'"' {
-                        in_string = false;
-                    }
-                    continue;
-                }
-                match b {
-                    b'"' => in_string = true,
-                    b'{' | b'[' => {
-                        depth += 1;
-                        if depth > max {
-                            return Some(depth);
-                        }
-                    }
-                    b'}' | b']' => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
-            }
-            None
-        }
-        let inputs = [
-            valid_json(),
-            nested(6),
-            r#"{"a":"\"[[[","b":[["\\",[{"c":"\\\"]"}]]]}"#.to_string(),
-            r#"[[[["x\"#.to_string(),
-            "]]]][[[[".to_string(),
-        ];
-        for input in &inputs {
-            let b = input.as_bytes();
-            for end in 0..=b.len() {
-                for max in [0, 1, 2, 3, 8] {
-                    assert_eq!(
-                        exceeds_depth(&b[..end], max),
-                        reference(&b[..end], max),
-                        "{:?} max {max}",
-                        String::from_utf8_lossy(&b[..end])
-                    );
-                }
-            }
-        }
     }
 
     #[test]

@@ -37,12 +37,8 @@ pub fn redirect_matches(registered: &str, requested: &str) -> bool {
         return false;
     };
     let loopback = a.scheme() == "http"
-        && match a.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        };
+        && a.host()
+            .is_some_and(|h| regwatch_checks::addr::is_loopback_host(&h));
     loopback
         && a.scheme() == b.scheme()
         && a.host_str() == b.host_str()

@@ -249,11 +249,12 @@ async fn cimd_client(
     let now = Utc::now();
     let now_ms = now.timestamp_millis();
     let mut signals = accepted.risk_signals.clone();
-    if accepted.metadata.redirect_uris.iter().all(|u| {
-        u.starts_with("http://127.")
-            || u.starts_with("http://[::1]")
-            || u.starts_with("http://localhost")
-    }) {
+    if accepted
+        .metadata
+        .redirect_uris
+        .iter()
+        .all(|u| regwatch_checks::addr::is_loopback_http(u))
+    {
         signals.push("loopback_only_redirects".into());
     }
     match existing {

@@ -44,7 +44,7 @@ impl ConsentAdvisor for BasicAdvisor {
             w.push("This client registered itself; nobody has verified who runs it. Its name proves nothing.".to_string());
         }
         if let Some(name) = &client.metadata.client_name {
-            if name.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')) {
+            if regwatch_checks::text::has_hidden(name) {
                 w.push("The client's name contains invisible characters, a common impersonation trick.".to_string());
             }
             if !unicode_security::MixedScript::is_single_script(name.as_str()) {
@@ -53,11 +53,9 @@ impl ConsentAdvisor for BasicAdvisor {
         }
         let redirects = &client.metadata.redirect_uris;
         if !redirects.is_empty()
-            && redirects.iter().all(|u| {
-                u.starts_with("http://127.")
-                    || u.starts_with("http://[::1]")
-                    || u.starts_with("http://localhost")
-            })
+            && redirects
+                .iter()
+                .all(|u| regwatch_checks::addr::is_loopback_http(u))
         {
             w.push("This client only returns to a program on your own computer; any local program could claim to be it.".to_string());
         }

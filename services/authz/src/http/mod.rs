@@ -95,13 +95,10 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
-/// The bearer token of `Authorization`, if any (RFC 6750 §2.1).
+/// The bearer token of `Authorization`, if any (RFC 6750 §2.1, parsed by
+/// `regwatch_checks::bearer`): `None` for another scheme or a malformed
+/// token alike, which callers answer with a bare challenge.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let t = token.trim();
-    (!t.is_empty() && t.len() <= 512).then_some(t)
+    regwatch_checks::bearer::parse(v).ok()
 }

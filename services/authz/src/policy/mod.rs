@@ -137,36 +137,6 @@ pub fn is_scope_token(s: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
-/// The deepest nesting of arrays/objects in `body`, stopping early past
-/// `limit`. serde_json's own limit is 128; ours is far lower, and checked
-/// before parsing so a deep document costs one linear scan.
-fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for &b in body {
-        if in_str {
-            match (esc, b) {
-                (true, _) => esc = false,
-                (false, b'\\') => esc = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Parse a body into fields. Limits: size, UTF-8, JSON object, depth,
 /// field count. Unknown fields are dropped here and named.
 pub fn parse(body: &[u8], limits: &Limits, mode: Mode) -> Result<RawRequest, Rejection> {
@@ -183,7 +153,7 @@ pub fn parse(body: &[u8], limits: &Limits, mode: Mode) -> Result<RawRequest, Rej
             "request body is not valid UTF-8",
         ));
     }
-    if nesting_exceeds(body, limits.max_depth) {
+    if regwatch_checks::json::exceeds_depth(body, limits.max_depth).is_some() {
         return Err(meta(
             "request.too_deep",
             format!("JSON nesting deeper than {}", limits.max_depth),
@@ -343,8 +313,10 @@ fn string_list(
 fn check_plain_uri(k: &str, u: &str) -> Result<(), Rejection> {
     let url = url::Url::parse(u)
         .map_err(|e| meta("uri.invalid", format!("{k} is not an absolute URI: {e}")))?;
-    let loopback_http =
-        url.scheme() == "http" && url.host_str().is_some_and(crate::config::is_loopback_host);
+    let loopback_http = url.scheme() == "http"
+        && url
+            .host()
+            .is_some_and(|h| regwatch_checks::addr::is_loopback_host(&h));
     if url.scheme() != "https" && !loopback_http {
         return Err(meta("uri.not_https", format!("{k} must be an https URI")));
     }
@@ -383,8 +355,7 @@ fn check_name(
             "client_name has control characters",
         ));
     }
-    if name.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}'))
-    {
+    if regwatch_checks::text::has_hidden(name) {
         signals.push("name_invisible_or_bidi_chars".into());
     }
     let folded = name.to_lowercase();

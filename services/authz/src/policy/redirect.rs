@@ -1,8 +1,7 @@
 //! Redirect URI rules (RFC 9700 §2.1/§4.1, RFC 8252 §7, OIDC
 //! `application_type`). Pure: a URI string in, a class or a rejection out.
 
-use std::net::IpAddr;
-
+use regwatch_checks::addr::{host_loopback, Loopback};
 use url::Url;
 
 use super::Rejection;
@@ -14,7 +13,9 @@ use crate::error::ErrorCode;
 pub enum RedirectClass {
     /// `https://host/…`
     Https,
-    /// `http://127.0.0.1:port/…` or `http://[::1]:port/…` (any port matches later).
+    /// `http://127.0.0.1:port/…` or `http://[::1]:port/…` (any port matches
+    /// later), the address in any spelling the URL parser reads as loopback
+    /// (`127.1`, `0x7f000001`, `[::ffff:7f00:1]`; `regwatch_checks::addr`).
     LoopbackIp,
     /// `http://localhost:port/…`: admitted, RFC 8252 §8.3 says NOT RECOMMENDED.
     LoopbackName,
@@ -125,12 +126,12 @@ pub fn check(raw: &str, rules: &RedirectRules<'_>) -> Result<RedirectClass, Reje
             Ok(RedirectClass::Https)
         }
         "http" => {
-            let host = url.host_str().unwrap_or("");
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            match bare.parse::<IpAddr>() {
-                Ok(ip) if ip.is_loopback() => Ok(RedirectClass::LoopbackIp),
-                _ if bare.eq_ignore_ascii_case("localhost") => Ok(RedirectClass::LoopbackName),
-                _ => Err(reject(
+            // Names under `localhost` are refused: RFC 8252 §8.3 names only
+            // `localhost`, and resolvers need not keep the rest local.
+            match url.host().as_ref().and_then(host_loopback) {
+                Some(Loopback::Address) => Ok(RedirectClass::LoopbackIp),
+                Some(Loopback::Localhost) => Ok(RedirectClass::LoopbackName),
+                Some(Loopback::UnderLocalhost) | None => Err(reject(
                     "redirect.plain_http",
                     format!("redirect URI {shown:?} uses plain http off loopback; use https"),
                 )),

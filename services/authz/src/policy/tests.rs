@@ -93,13 +93,6 @@ fn second_flag_loses_sensitive_scopes() {
 }
 
 #[test]
-fn nesting_scan_ignores_brackets_in_strings() {
-    assert!(!nesting_exceeds(br#"{"a":"[[[[[[[[[[[[[[[["}"#, 2));
-    assert!(nesting_exceeds(br#"{"a":[[[1]]]}"#, 3));
-    assert!(!nesting_exceeds(br#"{"a":"\"[[[[","b":[1]}"#, 2));
-}
-
-#[test]
 fn update_refuses_server_fields_and_keeps_client_id() {
     let l = Limits::default();
     let r = parse(
