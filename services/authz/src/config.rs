@@ -413,7 +413,7 @@ impl AuthzConfig {
             ));
         }
         for s in p.scopes_supported.iter().chain(&p.default_scopes) {
-            if !crate::policy::is_scope_token(s) {
+            if !crate::text::is_scope_token(s) {
                 return Err(invalid(
                     "policy.scopes_supported",
                     format!("{s:?} is not a valid scope token"),

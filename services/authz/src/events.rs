@@ -1,7 +1,10 @@
 //! Building contract events from what a request told us.
 
 use chrono::{DateTime, Utc};
-use regwatch_schemas::{Actor, Decision, Envelope, EventPayload, PolicyDecision, Source};
+use regwatch_schemas::{
+    Actor, ClientMetadata, Decision, Envelope, EventPayload, FieldChange, PolicyDecision, Source,
+};
+use serde_json::Value;
 
 /// Per-request facts every event carries.
 #[derive(Debug, Clone, Default)]
@@ -53,4 +56,25 @@ pub fn deny(rule: &str, signals: Vec<String>) -> Option<PolicyDecision> {
         matched_rules: vec![rule.to_string()],
         risk_signals: signals,
     })
+}
+
+/// old → new for every metadata field that differs.
+pub fn metadata_changes(old: &ClientMetadata, new: &ClientMetadata) -> Vec<FieldChange> {
+    let (Ok(Value::Object(o)), Ok(Value::Object(n))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, nv) in &n {
+        let ov = o.get(k).cloned().unwrap_or(Value::Null);
+        if &ov != nv {
+            out.push(FieldChange {
+                field: k.clone(),
+                old: ov,
+                new: nv.clone(),
+            });
+        }
+    }
+    out
 }

@@ -19,16 +19,18 @@
 //! Invariants: every state change commits with its event (outbox); no
 //! secret or token is stored in clear, logged, or put in an event.
 
+pub mod admission;
 pub mod config;
 pub mod error;
 pub mod events;
-pub mod flow;
+pub mod gate;
 pub mod http;
 pub mod lifecycle;
-pub mod policy;
+pub mod oauth;
+pub mod registry;
 pub mod secrets;
-pub mod sources;
 pub mod store;
+pub mod text;
 pub mod users;
 
 use std::future::Future;
@@ -36,6 +38,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use config::AuthzConfig;
+pub use oauth::{BasicAdvisor, ConsentAdvisor};
 pub use store::Store;
 
 /// Shared state of the server. Cheap to clone.
@@ -43,7 +46,7 @@ pub use store::Store;
 pub struct AppState {
     pub cfg: Arc<AuthzConfig>,
     pub store: Store,
-    pub sources: Arc<sources::SourceGuard>,
+    pub admission: Arc<admission::SourceGuard>,
     /// Hashes of the configured initial access tokens.
     pub iat_hashes: Arc<Vec<secrets::TokenHash>>,
     /// Hash of the admin token; `None` disables the admin API.
@@ -53,10 +56,10 @@ pub struct AppState {
     /// Hashes of the resource servers' introspection credentials.
     pub introspection_hashes: Arc<Vec<secrets::TokenHash>>,
     pub users: Arc<dyn users::IdentityProvider>,
-    pub flows: Arc<flow::pending::FlowState>,
+    pub flows: Arc<oauth::pending::FlowState>,
     /// `None` when CIMD is disabled.
     pub cimd: Option<Arc<regwatch_cimd::CimdFetcher>>,
-    pub advisor: Arc<dyn flow::ConsentAdvisor>,
+    pub advisor: Arc<dyn oauth::ConsentAdvisor>,
     /// Group-commit writer for registrations.
     pub writer: store::RegistrationWriter,
 }
@@ -89,14 +92,14 @@ impl AppState {
         Ok(AppState {
             introspection_hashes,
             users: Arc::new(users::LocalUsers::new(&cfg.oauth.users)),
-            flows: Arc::new(flow::pending::FlowState::new(
+            flows: Arc::new(oauth::pending::FlowState::new(
                 cfg.oauth.max_pending,
                 std::time::Duration::from_secs(cfg.oauth.session_ttl_secs),
             )),
             cimd,
-            advisor: Arc::new(flow::BasicAdvisor),
+            advisor: Arc::new(oauth::BasicAdvisor),
             writer: store::RegistrationWriter::spawn(store.clone()),
-            sources: Arc::new(sources::SourceGuard::new(cfg.rate_limit.clone())),
+            admission: Arc::new(admission::SourceGuard::new(cfg.rate_limit.clone())),
             cfg: Arc::new(cfg),
             store,
             iat_hashes,

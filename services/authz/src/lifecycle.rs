@@ -72,7 +72,7 @@ pub async fn run_sweeper(st: AppState, mut stop: tokio::sync::watch::Receiver<bo
                 if let Err(e) = sweep_once(&st, Utc::now()).await {
                     tracing::warn!(error = %e, "expiry sweep failed; will retry");
                 }
-                st.sources.housekeeping(std::time::Instant::now());
+                st.admission.housekeeping(std::time::Instant::now());
             }
             _ = stop.changed() => return,
         }

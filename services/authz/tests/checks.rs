@@ -5,11 +5,11 @@
 //! invisible-character list) were replaced.
 
 use regwatch_authz::config::{Limits, PolicyConfig};
-use regwatch_authz::flow::authorize::redirect_matches;
-use regwatch_authz::flow::{BasicAdvisor, ConsentAdvisor};
-use regwatch_authz::policy::redirect::RedirectClass;
-use regwatch_authz::policy::{evaluate, parse, Accepted, GateContext, IatStatus, Mode, Rejection};
+use regwatch_authz::gate::redirect::RedirectClass;
+use regwatch_authz::gate::{evaluate, parse, Accepted, GateContext, IatStatus, Mode, Rejection};
+use regwatch_authz::oauth::authorize::redirect_matches;
 use regwatch_authz::store::{ClientRow, ClientStatus};
+use regwatch_authz::{BasicAdvisor, ConsentAdvisor};
 use regwatch_checks::text::{BIDI_CONTROLS, DEFAULT_IGNORABLE};
 use regwatch_schemas::{ClientMetadata, RegistrationMethod};
 use serde_json::{json, Value};

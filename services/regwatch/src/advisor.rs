@@ -2,8 +2,8 @@
 //! name catalog (protected names: the built-in well-known MCP clients plus
 //! configured ones). Wiring only: the judgement is `regwatch-detect`'s.
 
-use regwatch_authz::flow::{BasicAdvisor, ConsentAdvisor};
 use regwatch_authz::store::ClientRow;
+use regwatch_authz::{BasicAdvisor, ConsentAdvisor};
 use regwatch_detect::config::ImpersonationConfig;
 use regwatch_detect::detectors::impersonation::{NameCatalog, Ownership, Target};
 

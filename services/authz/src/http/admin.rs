@@ -1,24 +1,22 @@
-//! The admin API: list, inspect, disable, enable and revoke clients; flag
-//! sources. Bearer-protected by the configured admin token (compared as a
-//! hash, in constant time). Revocation is idempotent, so the response
-//! capability can retry it safely.
+//! The admin API: list, inspect, disable, enable and revoke clients
+//! ([`crate::registry::admin`]); flag sources ([`crate::admission`]).
+//! Bearer-protected by the configured admin token (compared as a hash, in
+//! constant time).
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
-use regwatch_schemas::{Actor, ClientDisabled, ClientRevoked, EventPayload};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{bearer, Ctx};
 use crate::error::{ErrorCode, OAuthError};
-use crate::events;
+use crate::registry::admin::{self, StatusChange};
 use crate::secrets;
 use crate::store::{ClientRow, ClientStatus};
 use crate::AppState;
@@ -91,10 +89,7 @@ async fn list(
         })?),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = st
-        .store
-        .list_clients(status, q.cursor.as_deref(), limit)
-        .await?;
+    let rows = admin::list(&st, status, q.cursor.as_deref(), limit).await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|c| c.client_id.clone()))
         .flatten();
@@ -110,17 +105,9 @@ async fn inspect(
     Path(id): Path<String>,
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
-    let c = st
-        .store
-        .get_client(&id)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such client"))?;
+    let (c, live_tokens) = admin::inspect(&st, &id).await?;
     let mut v = view(&c);
-    v["live_tokens"] = st
-        .store
-        .live_tokens(&id, Utc::now().timestamp_millis())
-        .await?
-        .into();
+    v["live_tokens"] = live_tokens.into();
     Ok(Json(v).into_response())
 }
 
@@ -134,77 +121,6 @@ pub struct ActionBody {
     requested_by: Option<String>,
 }
 
-fn clip(s: Option<String>, default: &str) -> String {
-    crate::policy::truncate_for_display(s.as_deref().unwrap_or(default), 500)
-}
-
-/// Apply a transition; answers the client's state and whether it changed.
-async fn act(
-    st: &AppState,
-    ctx: &events::RequestCtx,
-    id: &str,
-    from: &[ClientStatus],
-    to: ClientStatus,
-    kill_tokens: bool,
-    make: impl FnOnce(u64) -> EventPayload,
-) -> Result<Response, OAuthError> {
-    let now = Utc::now();
-    let res = st
-        .store
-        .transition(id, from, to, kill_tokens, now.timestamp_millis(), |n| {
-            events::event(
-                &st.issuer,
-                Some(id),
-                Actor::admin("admin_api"),
-                make(n),
-                ctx,
-                now,
-            )
-        })
-        .await?;
-    let c = st
-        .store
-        .get_client(id)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "no such client"))?;
-    let (changed, tokens) = match res {
-        Some((n, _)) => (true, n),
-        None if c.status == to => (false, 0),
-        None => {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "client is {} and cannot become {}",
-                    c.status.as_str(),
-                    to.as_str()
-                ),
-            )
-            .with_status(StatusCode::CONFLICT))
-        }
-    };
-    tracing::info!(client_id = %id, to = to.as_str(), changed, "admin client action");
-    Ok(Json(json!({"client_id": id, "status": c.status.as_str(), "changed": changed, "tokens_revoked": tokens})).into_response())
-}
-
-/// The three client actions the admin API offers.
-#[derive(Clone, Copy)]
-enum Action {
-    Disable,
-    Enable,
-    Revoke,
-}
-
-impl Action {
-    fn from_path(s: &str) -> Option<Self> {
-        Some(match s {
-            "disable" => Action::Disable,
-            "enable" => Action::Enable,
-            "revoke" => Action::Revoke,
-            _ => return None,
-        })
-    }
-}
-
 /// `POST /admin/clients/{id}/{disable|enable|revoke}`.
 async fn client_action(
     State(st): State<AppState>,
@@ -214,35 +130,17 @@ async fn client_action(
     body: Option<Json<ActionBody>>,
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
-    let action = Action::from_path(&action)
+    let change = StatusChange::from_name(&action)
         .ok_or_else(|| OAuthError::new(ErrorCode::NotFound, "unknown action"))?;
     let b = body.map(|b| b.0).unwrap_or_default();
-    let by = clip(b.requested_by, "admin_api");
-    use ClientStatus::*;
-    let (from, to, kill, default_reason): (&[ClientStatus], _, _, _) = match action {
-        Action::Disable => (&[Active], Disabled, false, "disabled by an administrator"),
-        Action::Enable => (&[Disabled], Active, false, "enabled by an administrator"),
-        Action::Revoke => (
-            &[Active, Disabled],
-            Revoked,
-            true,
-            "revoked by an administrator",
-        ),
-    };
-    let reason = clip(b.reason, default_reason);
-    act(&st, &ctx, &id, from, to, kill, |n| match action {
-        Action::Revoke => EventPayload::ClientRevoked(ClientRevoked {
-            reason,
-            requested_by: by,
-            tokens_revoked: n,
-        }),
-        Action::Disable | Action::Enable => EventPayload::ClientDisabled(ClientDisabled {
-            reason,
-            requested_by: by,
-            disabled: matches!(action, Action::Disable),
-        }),
-    })
-    .await
+    let done = admin::change_status(&st, &ctx, &id, change, b.reason, b.requested_by).await?;
+    Ok(Json(json!({
+        "client_id": id,
+        "status": done.status.as_str(),
+        "changed": done.changed,
+        "tokens_revoked": done.tokens_revoked,
+    }))
+    .into_response())
 }
 
 fn parse_ip(s: &str) -> Result<IpAddr, OAuthError> {
@@ -257,7 +155,7 @@ async fn flag_source(
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let ip = parse_ip(&ip)?;
-    let level = st.sources.flag(ip, Instant::now());
+    let level = st.admission.flag(ip, Instant::now());
     tracing::info!(source = %ip, level, "source flagged");
     Ok(Json(json!({"source": ip.to_string(), "flag_level": level})).into_response())
 }
@@ -269,6 +167,6 @@ async fn unflag_source(
 ) -> Result<Response, OAuthError> {
     authorize(&st, &headers)?;
     let ip = parse_ip(&ip)?;
-    st.sources.unflag(ip);
+    st.admission.unflag(ip);
     Ok(Json(json!({"source": ip.to_string(), "flag_level": 0})).into_response())
 }

@@ -1,10 +1,14 @@
-//! The HTTP surface: one router, one error type ([`crate::error::OAuthError`]).
+//! The HTTP shell: one router; each handler extracts the request, calls
+//! the registry or the OAuth core, and answers. Errors are
+//! [`crate::error::OAuthError`] (one mapping to status, body and headers);
+//! the browser pages map [`crate::oauth::authorize::AuthorizeError`].
 
 mod admin;
+mod authorize;
 mod discovery;
+mod pages;
 mod register;
-
-pub use register::diff;
+mod token;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,8 +56,16 @@ pub fn router(state: AppState) -> Router {
             .delete(register::delete)
             .layer(axum::extract::DefaultBodyLimit::disable()),
     )
+    .route("/authorize", get(authorize::authorize))
+    .route("/authorize/login", post(authorize::login))
+    .route(
+        "/authorize/consent",
+        get(authorize::consent_get).post(authorize::consent_post),
+    )
+    .route("/token", post(token::token))
+    .route("/revoke", post(token::revoke))
+    .route("/introspect", post(token::introspect))
     .merge(admin::router())
-    .merge(crate::flow::router())
     .layer(axum::extract::DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
     .with_state(state)
 }
@@ -74,12 +86,12 @@ impl FromRequestParts<AppState> for Ctx {
             .await
             .ok()
             .map(|c| c.0.ip());
-        let ip = crate::sources::client_ip(peer, &parts.headers, &state.cfg.trusted_proxies);
+        let ip = crate::admission::client_ip(peer, &parts.headers, &state.cfg.trusted_proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|s| crate::policy::truncate_for_display(s, 256));
+            .map(|s| crate::text::truncate_for_display(s, 256));
         let request_id = parts
             .headers
             .get("x-request-id")

@@ -1,31 +1,25 @@
-//! The MCP authorization flow after registration: the authorization
-//! endpoint with sign-in and consent, the token endpoint, revocation,
-//! introspection (with the per-tool question), and CIMD clients.
+//! The OAuth core: the MCP authorization flow after registration, free
+//! of HTTP. The shell in [`crate::http`] extracts requests and renders
+//! what these functions answer.
+//!
+//! - [`clients`]: resolving a `client_id` to an active client (DCR, or a
+//!   CIMD client admitted by the registry) and client authentication.
+//! - [`authorize`]: the authorization request, sign-in, the consent
+//!   decision and the code.
+//! - [`token`]: the code and refresh grants.
+//! - [`revoke`]: RFC 7009 and grant-family revocation.
+//! - [`introspect`]: RFC 7662 with the per-tool question.
+//! - [`pending`]: bounded in-memory requests and sessions.
+//! - [`ConsentAdvisor`]: the seam for consent-page warnings.
 
 pub mod authorize;
 pub mod clients;
-pub mod pages;
+pub mod introspect;
 pub mod pending;
+pub mod revoke;
 pub mod token;
 
-use axum::routing::{get, post};
-use axum::Router;
-
 use crate::store::ClientRow;
-use crate::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/authorize", get(authorize::authorize))
-        .route("/authorize/login", post(authorize::login))
-        .route(
-            "/authorize/consent",
-            get(authorize::consent_get).post(authorize::consent_post),
-        )
-        .route("/token", post(token::token))
-        .route("/revoke", post(token::revoke))
-        .route("/introspect", post(token::introspect))
-}
 
 /// Warnings the consent page shows about a client. A seam: the binary
 /// plugs in the detection engine's lookalike check.

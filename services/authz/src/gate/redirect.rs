@@ -70,7 +70,7 @@ pub struct RedirectRules<'a> {
 
 /// Check one redirect URI.
 pub fn check(raw: &str, rules: &RedirectRules<'_>) -> Result<RedirectClass, Rejection> {
-    let shown = super::truncate_for_display(raw, 120);
+    let shown = crate::text::truncate_for_display(raw, 120);
     if raw.len() > rules.max_len {
         return Err(reject(
             "redirect.too_long",

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{InitialAccessTokenMode, Limits, PolicyConfig};
 use crate::error::ErrorCode;
+use crate::text::{is_scope_token, truncate_for_display};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,24 +118,6 @@ pub struct Accepted {
     pub dropped_fields: Vec<String>,
     pub risk_signals: Vec<String>,
     pub scopes: Vec<String>,
-}
-
-/// Cut a string for display in an error or event, on a char boundary.
-pub fn truncate_for_display(s: &str, max_chars: usize) -> String {
-    if s.chars().count() <= max_chars {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max_chars).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// Whether `s` is an RFC 6749 §3.3 scope token.
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// Parse a body into fields. Limits: size, UTF-8, JSON object, depth,
