@@ -8,16 +8,19 @@
 //! Layout:
 //! - [`event`]: `Envelope` and the typed `data` of every event type.
 //! - [`alert`]: what detectors publish.
+//! - [`metadata`]: the one list of client metadata fields (RFC 7591 §2).
 //! - [`time`]: the millisecond RFC 3339 timestamp format.
 //! - [`json_schema`]: schema generation, used by the freshness test and
 //!   `regwatch schema`.
 
 pub mod alert;
 pub mod event;
+pub mod metadata;
 pub mod time;
 
 pub use alert::{Alert, AlertKind, AlertStatus, Severity};
 pub use event::*;
+pub use metadata::CLIENT_METADATA_FIELDS;
 
 /// Events, keyed by client_id (per-client order).
 pub const EVENTS_TOPIC: &str = "regwatch.events.v1";

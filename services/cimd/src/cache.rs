@@ -146,6 +146,7 @@ mod tests {
             policy_uri: None,
             jwks_uri: None,
             jwks: None,
+            contacts: None,
             software_id: None,
             software_version: None,
             application_type: None,

@@ -22,26 +22,12 @@ const MAX_SCOPE_CHARS: usize = 2048;
 /// shared secret, so it is either public or signs a JWT with its own key.
 pub const ALLOWED_AUTH_METHODS: &[&str] = &["none", "private_key_jwt"];
 
-/// Members we read. Any other member is ignored and reported in
-/// [`CimdDocument::ignored_fields`].
-const KNOWN_FIELDS: &[&str] = &[
-    "client_id",
-    "client_name",
-    "redirect_uris",
-    "grant_types",
-    "response_types",
-    "token_endpoint_auth_method",
-    "scope",
-    "client_uri",
-    "logo_uri",
-    "tos_uri",
-    "policy_uri",
-    "jwks_uri",
-    "jwks",
-    "software_id",
-    "software_version",
-    "application_type",
-];
+/// Whether we read member `k`: the document's `client_id` and the client
+/// metadata fields (the one list, in `regwatch-schemas`). Any other member
+/// is ignored and reported in [`CimdDocument::ignored_fields`].
+fn is_known_field(k: &str) -> bool {
+    k == "client_id" || regwatch_schemas::CLIENT_METADATA_FIELDS.contains(&k)
+}
 
 /// Members that carry a shared secret and must not appear at all.
 const SECRET_FIELDS: &[&str] = &["client_secret", "client_secret_expires_at"];
@@ -84,6 +70,8 @@ pub struct CimdDocument {
     pub jwks_uri: Option<String>,
     /// Inline JWK Set (public keys only), if present.
     pub jwks: Option<Value>,
+    /// `contacts`, if present.
+    pub contacts: Option<Vec<String>>,
     /// `software_id`, if present.
     pub software_id: Option<String>,
     /// `software_version`, if present.
@@ -91,7 +79,7 @@ pub struct CimdDocument {
     /// `web` or `native`, if present.
     pub application_type: Option<String>,
     /// Names of members we did not recognise and ignored, sorted
-    /// (e.g. `contacts`, `client_name#ja-Jpan-JP`).
+    /// (e.g. `client_name#ja-Jpan-JP`).
     pub ignored_fields: Vec<String>,
 }
 
@@ -178,7 +166,7 @@ fn validate_document(map: &Map<String, Value>, expected: &str) -> Result<CimdDoc
     const DISPLAY_SCHEMES: &[&str] = &["https", "http"];
     let mut ignored_fields: Vec<String> = map
         .keys()
-        .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
+        .filter(|k| !is_known_field(k))
         .map(|k| truncate(k, 64))
         .collect();
     ignored_fields.sort();
@@ -197,6 +185,7 @@ fn validate_document(map: &Map<String, Value>, expected: &str) -> Result<CimdDoc
         policy_uri: optional_uri(map, "policy_uri", DISPLAY_SCHEMES)?,
         jwks_uri,
         jwks,
+        contacts: optional_string_list(map, "contacts")?,
         software_id: optional_string(map, "software_id", MAX_SHORT_CHARS)?,
         software_version: optional_string(map, "software_version", MAX_SHORT_CHARS)?,
         application_type,
@@ -475,10 +464,8 @@ mod tests {
         );
         assert_eq!(doc.software_version.as_deref(), Some("1.4.2"));
         assert_eq!(doc.application_type.as_deref(), Some("native"));
-        assert_eq!(
-            doc.ignored_fields,
-            vec!["client_name#ja-Jpan-JP", "contacts"]
-        );
+        assert_eq!(doc.contacts, Some(vec!["ops@example.com".to_string()]));
+        assert_eq!(doc.ignored_fields, vec!["client_name#ja-Jpan-JP"]);
     }
 
     #[test]

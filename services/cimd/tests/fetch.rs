@@ -46,6 +46,7 @@ fn doc_json(client_id: &str) -> Vec<u8> {
         "redirect_uris": ["http://127.0.0.1:33418/callback"],
         "token_endpoint_auth_method": "none",
         "contacts": ["ops@example.com"],
+        "x_vendor_hint": 1,
     }))
     .expect("serialisable")
 }
@@ -305,7 +306,8 @@ async fn valid_document_is_fetched_then_served_from_cache() {
     assert_eq!(first.client_name, "Test Client");
     assert_eq!(first.redirect_uris, vec!["http://127.0.0.1:33418/callback"]);
     assert_eq!(first.token_endpoint_auth_method.as_deref(), Some("none"));
-    assert_eq!(first.ignored_fields, vec!["contacts"]);
+    assert_eq!(first.contacts, Some(vec!["ops@example.com".to_string()]));
+    assert_eq!(first.ignored_fields, vec!["x_vendor_hint"]);
 
     let second = fetcher.fetch(&id).await.expect("cached document");
     assert!(

@@ -1,21 +1,24 @@
-//! The registration policy gate. Pure: it runs before anything is stored,
-//! on the raw request bytes, and answers either the metadata to store or
-//! the exact RFC 7591 error with the rule that fired.
+//! The registration gate. Pure: it runs before anything is stored and
+//! answers either the metadata to store or the exact RFC 7591 error with
+//! the rule that fired. DCR bodies and CIMD documents reach it as the
+//! same typed [`RegistrationRequest`] and meet the same limits.
 //!
-//! Order: size → UTF-8/JSON shape → field count and depth → types and
-//! lengths of known fields (unknown ones dropped and named, RFC 7591 §2) →
-//! software statement → grant/response/auth-method consistency → redirect
-//! URIs → other URIs → names → scopes → initial access token → flagged
-//! source escalation.
+//! Order: size → UTF-8/JSON shape → field count and depth (in [`parse`],
+//! which drops unknown fields and names them, RFC 7591 §2) → software
+//! statement → grant/response/auth-method consistency → keys → redirect
+//! URIs → other URIs → names and contacts → scopes → initial access token
+//! → flagged source escalation; each a step of [`evaluate`].
 
 pub mod redirect;
+mod request;
+
+pub use request::{parse, Entries, Field, RegistrationRequest, RequestedMetadata};
 
 use regwatch_schemas::ClientMetadata;
-use serde_json::{Map, Value};
 
 use crate::config::{InitialAccessTokenMode, Limits, PolicyConfig};
 use crate::error::ErrorCode;
-use crate::text::{is_scope_token, truncate_for_display};
+use crate::text::{is_scope_token, scope_tokens, truncate_for_display};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,45 +49,6 @@ impl Rejection {
 
 fn meta(rule: &'static str, d: impl Into<String>) -> Rejection {
     Rejection::new(ErrorCode::InvalidClientMetadata, rule, d)
-}
-
-/// Metadata fields this server understands. Anything else is dropped.
-pub const KNOWN_FIELDS: &[&str] = &[
-    "redirect_uris",
-    "token_endpoint_auth_method",
-    "grant_types",
-    "response_types",
-    "client_name",
-    "client_uri",
-    "logo_uri",
-    "scope",
-    "contacts",
-    "tos_uri",
-    "policy_uri",
-    "jwks_uri",
-    "jwks",
-    "software_id",
-    "software_version",
-    "software_statement",
-    "application_type",
-];
-
-/// Fields a client may send on RFC 7592 PUT besides metadata.
-const PUT_ONLY: &[&str] = &["client_id", "client_secret"];
-/// Fields a client must never send (RFC 7592 §2.2).
-const SERVER_ONLY: &[&str] = &[
-    "registration_access_token",
-    "registration_client_uri",
-    "client_secret_expires_at",
-    "client_id_issued_at",
-];
-
-/// A parsed request body, before policy.
-#[derive(Debug, Clone, Default)]
-pub struct RawRequest {
-    pub fields: Map<String, Value>,
-    /// Unknown field names, truncated and capped (an audit signal).
-    pub dropped: Vec<String>,
 }
 
 /// Registration (POST) or update (RFC 7592 PUT).
@@ -120,131 +84,37 @@ pub struct Accepted {
     pub scopes: Vec<String>,
 }
 
-/// Parse a body into fields. Limits: size, UTF-8, JSON object, depth,
-/// field count. Unknown fields are dropped here and named.
-pub fn parse(body: &[u8], limits: &Limits, mode: Mode) -> Result<RawRequest, Rejection> {
-    if body.len() > limits.max_body_bytes {
-        return Err(meta(
-            "request.too_large",
-            format!("request body exceeds {} bytes", limits.max_body_bytes),
-        )
-        .status(413));
-    }
-    if std::str::from_utf8(body).is_err() {
-        return Err(meta(
-            "request.invalid_utf8",
-            "request body is not valid UTF-8",
-        ));
-    }
-    if regwatch_checks::json::exceeds_depth(body, limits.max_depth).is_some() {
-        return Err(meta(
-            "request.too_deep",
-            format!("JSON nesting deeper than {}", limits.max_depth),
-        ));
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        meta(
-            "request.invalid_json",
-            format!("request body is not JSON: {e}"),
-        )
-    })?;
-    let Value::Object(all) = value else {
-        return Err(meta(
-            "request.not_object",
-            "request body must be a JSON object",
-        ));
-    };
-    if all.len() > limits.max_fields {
-        return Err(meta(
-            "request.too_many_fields",
-            format!("more than {} fields", limits.max_fields),
-        ));
-    }
-    let mut out = RawRequest::default();
-    for (k, v) in all {
-        if SERVER_ONLY.contains(&k.as_str()) {
-            if mode == Mode::Update {
-                return Err(meta(
-                    "update.server_field",
-                    format!("{k} must not be sent in an update (RFC 7592 §2.2)"),
-                ));
-            }
-            out.push_dropped(&k);
-        } else if KNOWN_FIELDS.contains(&k.as_str())
-            || (mode == Mode::Update && PUT_ONLY.contains(&k.as_str()))
-        {
-            out.fields.insert(k, v);
-        } else {
-            out.push_dropped(&k);
-        }
-    }
-    Ok(out)
-}
+/// Risk signals gathered along the way, each once.
+#[derive(Debug, Default)]
+struct Signals(Vec<String>);
 
-impl RawRequest {
-    fn push_dropped(&mut self, name: &str) {
-        if self.dropped.len() < 20 {
-            self.dropped.push(truncate_for_display(name, 64));
-        }
+impl Signals {
+    fn push(&mut self, s: &str) {
+        self.0.push(s.to_string());
     }
 
-    /// Whatever metadata can be read, for a rejection event; every value
-    /// that is not the expected type is left out, every string truncated.
-    pub fn attempted(&self, limits: &Limits) -> ClientMetadata {
-        let s = |k: &str| {
-            self.fields
-                .get(k)
-                .and_then(Value::as_str)
-                .map(|v| truncate_for_display(v, 256))
-        };
-        let list = |k: &str, n: usize| -> Vec<String> {
-            self.fields
-                .get(k)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .take(n)
-                        .map(|v| truncate_for_display(v, 256))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        ClientMetadata {
-            client_name: s("client_name"),
-            redirect_uris: list("redirect_uris", limits.max_redirect_uris),
-            grant_types: list("grant_types", 8),
-            response_types: list("response_types", 8),
-            token_endpoint_auth_method: s("token_endpoint_auth_method"),
-            application_type: s("application_type"),
-            scope: s("scope"),
-            client_uri: s("client_uri"),
-            logo_uri: s("logo_uri"),
-            tos_uri: s("tos_uri"),
-            policy_uri: s("policy_uri"),
-            contacts: list("contacts", limits.max_contacts),
-            jwks_uri: s("jwks_uri"),
-            software_id: s("software_id"),
-            software_version: s("software_version"),
+    fn push_once(&mut self, s: &str) {
+        if !self.0.iter().any(|x| x == s) {
+            self.push(s);
         }
     }
 }
 
-fn opt_string(f: &Map<String, Value>, k: &str, max: usize) -> Result<Option<String>, Rejection> {
-    match f.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() > max => Err(meta(
+fn opt_string(k: &str, f: &Field<String>, max: usize) -> Result<Option<String>, Rejection> {
+    match f {
+        Field::Absent | Field::Null => Ok(None),
+        Field::Value(s) if s.len() > max => Err(meta(
             "field.too_long",
             format!("{k} is longer than {max} bytes"),
         )),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(meta("field.wrong_type", format!("{k} must be a string"))),
+        Field::Value(s) => Ok(Some(s.clone())),
+        Field::WrongType => Err(meta("field.wrong_type", format!("{k} must be a string"))),
     }
 }
 
 fn string_list(
-    f: &Map<String, Value>,
     k: &str,
+    f: &Field<Entries>,
     max_items: usize,
     max_len: usize,
 ) -> Result<Option<Vec<String>>, Rejection> {
@@ -253,9 +123,16 @@ fn string_list(
     } else {
         ErrorCode::InvalidClientMetadata
     };
-    match f.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => {
+    let wrong_type = || {
+        Rejection::new(
+            code,
+            "field.wrong_type",
+            format!("{k} must be an array of strings"),
+        )
+    };
+    match f {
+        Field::Absent | Field::Null => Ok(None),
+        Field::Value(a) => {
             if a.len() > max_items {
                 return Err(Rejection::new(
                     code,
@@ -266,30 +143,20 @@ fn string_list(
             let mut out = Vec::with_capacity(a.len());
             for v in a {
                 match v {
-                    Value::String(s) if s.len() <= max_len => out.push(s.clone()),
-                    Value::String(_) => {
+                    Some(s) if s.len() <= max_len => out.push(s.clone()),
+                    Some(_) => {
                         return Err(Rejection::new(
                             code,
                             "field.too_long",
                             format!("an entry of {k} is longer than {max_len} bytes"),
                         ))
                     }
-                    _ => {
-                        return Err(Rejection::new(
-                            code,
-                            "field.wrong_type",
-                            format!("{k} must be an array of strings"),
-                        ))
-                    }
+                    None => return Err(wrong_type()),
                 }
             }
             Ok(Some(out))
         }
-        Some(_) => Err(Rejection::new(
-            code,
-            "field.wrong_type",
-            format!("{k} must be an array of strings"),
-        )),
+        Field::WrongType => Err(wrong_type()),
     }
 }
 
@@ -366,41 +233,100 @@ fn check_name(
     Ok(())
 }
 
-/// Run the whole gate on a parsed request.
+/// Run the whole gate on a request.
 pub fn evaluate(
-    req: &RawRequest,
+    req: &RegistrationRequest,
     ctx: GateContext,
     cfg: &PolicyConfig,
     limits: &Limits,
 ) -> Result<Accepted, Rejection> {
-    let f = &req.fields;
-    let mut signals: Vec<String> = Vec::new();
+    let m = &req.metadata;
+    let mut signals = Signals::default();
     if !req.dropped.is_empty() {
-        signals.push("unknown_fields".into());
+        signals.push("unknown_fields");
     }
-
-    // Software statements (RFC 7591 §2.3): this server trusts no statement
-    // issuer, so a well-formed one is unapproved and a malformed one invalid.
-    if let Some(v) = f.get("software_statement") {
-        let ok_shape = v
-            .as_str()
-            .is_some_and(|s| s.split('.').count() == 3 && s.len() <= limits.max_string_len * 8);
-        return Err(if ok_shape {
-            Rejection::new(
-                ErrorCode::UnapprovedSoftwareStatement,
-                "software_statement.unapproved",
-                "software statements from this issuer are not approved",
-            )
-        } else {
-            Rejection::new(
-                ErrorCode::InvalidSoftwareStatement,
-                "software_statement.malformed",
-                "software_statement must be a signed JWT",
-            )
-        });
+    check_software_statement(req, limits)?;
+    let grants = grant_shape(m)?;
+    check_keys(m)?;
+    let (redirect_uris, https_hosts) = redirect_uris(m, &grants, cfg, limits, &mut signals)?;
+    let uris = informational_uris(m, limits, &https_hosts, &mut signals)?;
+    let client_name = opt_string("client_name", &m.client_name, limits.max_name_chars * 4)?;
+    if let Some(n) = &client_name {
+        check_name(n, limits, cfg, &mut signals.0)?;
+    } else {
+        signals.push("no_client_name");
     }
+    let contacts =
+        string_list("contacts", &m.contacts, limits.max_contacts, 254)?.unwrap_or_default();
+    let software_id = opt_string("software_id", &m.software_id, 200)?;
+    let software_version = opt_string("software_version", &m.software_version, 64)?;
+    let (scopes, sensitive) = scopes(m, cfg, limits, &mut signals)?;
+    check_initial_access_token(ctx, cfg, sensitive)?;
+    check_flagged_source(ctx, sensitive, &mut signals)?;
 
-    let application_type = opt_string(f, "application_type", 16)?;
+    let metadata = ClientMetadata {
+        client_name,
+        redirect_uris,
+        grant_types: grants.grant_types,
+        response_types: grants.response_types,
+        token_endpoint_auth_method: Some(grants.auth_method),
+        application_type: Some(grants.application_type.unwrap_or_else(|| "web".into())),
+        scope: Some(scopes.join(" ")),
+        client_uri: uris.client_uri,
+        logo_uri: uris.logo_uri,
+        tos_uri: uris.tos_uri,
+        policy_uri: uris.policy_uri,
+        contacts,
+        jwks_uri: uris.jwks_uri,
+        software_id,
+        software_version,
+    };
+    Ok(Accepted {
+        metadata,
+        confidential: grants.confidential,
+        dropped_fields: req.dropped.clone(),
+        risk_signals: signals.0,
+        scopes,
+    })
+}
+
+/// Software statements (RFC 7591 §2.3): this server trusts no statement
+/// issuer, so a well-formed one is unapproved and a malformed one invalid.
+fn check_software_statement(req: &RegistrationRequest, limits: &Limits) -> Result<(), Rejection> {
+    let Some(v) = &req.software_statement else {
+        return Ok(());
+    };
+    let ok_shape = v
+        .as_str()
+        .is_some_and(|s| s.split('.').count() == 3 && s.len() <= limits.max_string_len * 8);
+    Err(if ok_shape {
+        Rejection::new(
+            ErrorCode::UnapprovedSoftwareStatement,
+            "software_statement.unapproved",
+            "software statements from this issuer are not approved",
+        )
+    } else {
+        Rejection::new(
+            ErrorCode::InvalidSoftwareStatement,
+            "software_statement.malformed",
+            "software_statement must be a signed JWT",
+        )
+    })
+}
+
+/// Application type, grant and response types and the auth method, with
+/// RFC 7591 defaults, each known and consistent with the others.
+struct Grants {
+    application_type: Option<String>,
+    grant_types: Vec<String>,
+    response_types: Vec<String>,
+    auth_method: String,
+    confidential: bool,
+    has_code_grant: bool,
+}
+
+fn grant_shape(m: &RequestedMetadata) -> Result<Grants, Rejection> {
+    let application_type = opt_string("application_type", &m.application_type, 16)?;
     if let Some(a) = &application_type {
         if a != "web" && a != "native" {
             return Err(meta(
@@ -409,12 +335,16 @@ pub fn evaluate(
             ));
         }
     }
-    let grant_types =
-        string_list(f, "grant_types", 8, 64)?.unwrap_or_else(|| vec!["authorization_code".into()]);
-    let response_types =
-        string_list(f, "response_types", 8, 64)?.unwrap_or_else(|| vec!["code".into()]);
-    let auth_method = opt_string(f, "token_endpoint_auth_method", 64)?
-        .unwrap_or_else(|| "client_secret_basic".into());
+    let grant_types = string_list("grant_types", &m.grant_types, 8, 64)?
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    let response_types = string_list("response_types", &m.response_types, 8, 64)?
+        .unwrap_or_else(|| vec!["code".into()]);
+    let auth_method = opt_string(
+        "token_endpoint_auth_method",
+        &m.token_endpoint_auth_method,
+        64,
+    )?
+    .unwrap_or_else(|| "client_secret_basic".into());
 
     for g in &grant_types {
         match g.as_str() {
@@ -479,27 +409,50 @@ pub fn evaluate(
             "client_credentials needs a confidential client",
         ));
     }
-    if f.contains_key("jwks") && f.contains_key("jwks_uri") {
+    Ok(Grants {
+        application_type,
+        grant_types,
+        response_types,
+        auth_method,
+        confidential,
+        has_code_grant,
+    })
+}
+
+/// Keys: `jwks_uri` only (RFC 7591 §2 forbids both).
+fn check_keys(m: &RequestedMetadata) -> Result<(), Rejection> {
+    if m.jwks && m.jwks_uri.is_sent() {
         return Err(meta(
             "jwks.both",
             "jwks and jwks_uri must not both be present (RFC 7591 §2)",
         ));
     }
-    if f.contains_key("jwks") {
+    if m.jwks {
         return Err(meta(
             "jwks.unsupported",
             "inline jwks is not supported; use jwks_uri",
         ));
     }
+    Ok(())
+}
 
+/// The redirect URIs, each admitted by [`redirect::check`]; also the
+/// https hosts among them (other URIs should share them).
+fn redirect_uris(
+    m: &RequestedMetadata,
+    grants: &Grants,
+    cfg: &PolicyConfig,
+    limits: &Limits,
+    signals: &mut Signals,
+) -> Result<(Vec<String>, Vec<String>), Rejection> {
     let redirect_uris = string_list(
-        f,
         "redirect_uris",
+        &m.redirect_uris,
         limits.max_redirect_uris,
         limits.max_uri_len,
     )?
     .unwrap_or_default();
-    if has_code_grant && redirect_uris.is_empty() {
+    if grants.has_code_grant && redirect_uris.is_empty() {
         return Err(Rejection::new(
             ErrorCode::InvalidRedirectUri,
             "redirect.missing",
@@ -509,7 +462,7 @@ pub fn evaluate(
     let rules = redirect::RedirectRules {
         mode: cfg.redirect_mode,
         allow_non_reverse_dns_schemes: cfg.allow_non_reverse_dns_schemes,
-        application_type: application_type.as_deref(),
+        application_type: grants.application_type.as_deref(),
         max_len: limits.max_uri_len,
         domain_denylist: &cfg.redirect_domain_denylist,
         domain_allowlist: &cfg.redirect_domain_allowlist,
@@ -518,9 +471,7 @@ pub fn evaluate(
     for u in &redirect_uris {
         let class = redirect::check(u, &rules)?;
         if let Some(s) = class.risk_signal() {
-            if !signals.iter().any(|x| x == s) {
-                signals.push(s.into());
-            }
+            signals.push_once(s);
         }
         if class == redirect::RedirectClass::Https {
             if let Some(h) = url::Url::parse(u)
@@ -531,56 +482,64 @@ pub fn evaluate(
             }
         }
     }
+    Ok((redirect_uris, https_hosts))
+}
 
-    let mut uri = |k: &str| -> Result<Option<String>, Rejection> {
-        let v = opt_string(f, k, limits.max_uri_len)?;
+/// The informational URIs (RFC 7591 §2).
+struct Uris {
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    tos_uri: Option<String>,
+    policy_uri: Option<String>,
+    jwks_uri: Option<String>,
+}
+
+fn informational_uris(
+    m: &RequestedMetadata,
+    limits: &Limits,
+    https_hosts: &[String],
+    signals: &mut Signals,
+) -> Result<Uris, Rejection> {
+    let mut uri = |k: &str, f: &Field<String>| -> Result<Option<String>, Rejection> {
+        let v = opt_string(k, f, limits.max_uri_len)?;
         if let Some(u) = &v {
             check_plain_uri(k, u)?;
             // RFC 7591 §5: informational URIs should share the redirect host.
             let host = url::Url::parse(u)
                 .ok()
                 .and_then(|x| x.host_str().map(str::to_ascii_lowercase));
-            if !https_hosts.is_empty()
-                && host.is_some_and(|h| !https_hosts.contains(&h))
-                && !signals.iter().any(|s| s == "uri_host_mismatch")
-            {
-                signals.push("uri_host_mismatch".into());
+            if !https_hosts.is_empty() && host.is_some_and(|h| !https_hosts.contains(&h)) {
+                signals.push_once("uri_host_mismatch");
             }
         }
         Ok(v)
     };
-    let client_uri = uri("client_uri")?;
-    let logo_uri = uri("logo_uri")?;
-    let tos_uri = uri("tos_uri")?;
-    let policy_uri = uri("policy_uri")?;
-    let jwks_uri = uri("jwks_uri")?;
+    Ok(Uris {
+        client_uri: uri("client_uri", &m.client_uri)?,
+        logo_uri: uri("logo_uri", &m.logo_uri)?,
+        tos_uri: uri("tos_uri", &m.tos_uri)?,
+        policy_uri: uri("policy_uri", &m.policy_uri)?,
+        jwks_uri: uri("jwks_uri", &m.jwks_uri)?,
+    })
+}
 
-    let client_name = opt_string(f, "client_name", limits.max_name_chars * 4)?;
-    if let Some(n) = &client_name {
-        check_name(n, limits, cfg, &mut signals)?;
+/// Scopes: a subset of what is configured, narrow defaults; and whether
+/// any is sensitive.
+fn scopes(
+    m: &RequestedMetadata,
+    cfg: &PolicyConfig,
+    limits: &Limits,
+    signals: &mut Signals,
+) -> Result<(Vec<String>, bool), Rejection> {
+    let scope_str = opt_string("scope", &m.scope, limits.max_string_len)?;
+    let asked: Vec<String> = scope_str
+        .as_deref()
+        .map(|s| scope_tokens(s).map(String::from).collect())
+        .unwrap_or_default();
+    let scopes = if asked.is_empty() {
+        cfg.default_scopes.clone()
     } else {
-        signals.push("no_client_name".into());
-    }
-    let contacts = string_list(f, "contacts", limits.max_contacts, 254)?.unwrap_or_default();
-    let software_id = opt_string(f, "software_id", 200)?;
-    let software_version = opt_string(f, "software_version", 64)?;
-
-    // Scopes: a subset of what is configured; narrow defaults.
-    let scope_str = opt_string(f, "scope", limits.max_string_len)?;
-    let scopes: Vec<String> = match &scope_str {
-        Some(s) => {
-            let v: Vec<String> = s
-                .split(' ')
-                .filter(|x| !x.is_empty())
-                .map(String::from)
-                .collect();
-            if v.is_empty() {
-                cfg.default_scopes.clone()
-            } else {
-                v
-            }
-        }
-        None => cfg.default_scopes.clone(),
+        asked
     };
     if scopes.len() > limits.max_scopes {
         return Err(meta(
@@ -601,39 +560,52 @@ pub fn evaluate(
     }
     let sensitive = scopes.iter().any(|s| cfg.sensitive_scopes.contains(s));
     if sensitive {
-        signals.push("sensitive_scopes".into());
+        signals.push("sensitive_scopes");
     }
+    Ok((scopes, sensitive))
+}
 
-    // Initial access token (RFC 7591 §3): 401 like any bearer-protected resource.
+/// Initial access token (RFC 7591 §3): 401 like any bearer-protected
+/// resource. Registration only.
+fn check_initial_access_token(
+    ctx: GateContext,
+    cfg: &PolicyConfig,
+    sensitive: bool,
+) -> Result<(), Rejection> {
+    if ctx.mode != Mode::Register {
+        return Ok(());
+    }
     let need_iat = match cfg.initial_access_token {
         InitialAccessTokenMode::Off => false,
         InitialAccessTokenMode::Always => true,
         InitialAccessTokenMode::Sensitive => sensitive,
     };
-    if ctx.mode == Mode::Register {
-        match (need_iat, ctx.initial_access_token) {
-            (_, IatStatus::Invalid) => {
-                return Err(Rejection::new(
-                    ErrorCode::InvalidToken,
-                    "iat.invalid",
-                    "the initial access token is invalid",
-                )
-                .status(401))
-            }
-            (true, IatStatus::Absent) => {
-                let why =
-                    if sensitive && cfg.initial_access_token == InitialAccessTokenMode::Sensitive {
-                        "an initial access token is required for the requested scopes"
-                    } else {
-                        "an initial access token is required to register"
-                    };
-                return Err(Rejection::new(ErrorCode::InvalidToken, "iat.missing", why).status(401));
-            }
-            _ => {}
+    match (need_iat, ctx.initial_access_token) {
+        (_, IatStatus::Invalid) => Err(Rejection::new(
+            ErrorCode::InvalidToken,
+            "iat.invalid",
+            "the initial access token is invalid",
+        )
+        .status(401)),
+        (true, IatStatus::Absent) => {
+            let why = if sensitive && cfg.initial_access_token == InitialAccessTokenMode::Sensitive
+            {
+                "an initial access token is required for the requested scopes"
+            } else {
+                "an initial access token is required to register"
+            };
+            Err(Rejection::new(ErrorCode::InvalidToken, "iat.missing", why).status(401))
         }
+        _ => Ok(()),
     }
+}
 
-    // Escalation for a flagged source: 2nd flag loses sensitive scopes.
+/// Escalation for a flagged source: the second flag loses sensitive scopes.
+fn check_flagged_source(
+    ctx: GateContext,
+    sensitive: bool,
+    signals: &mut Signals,
+) -> Result<(), Rejection> {
     if ctx.flag_level >= 2 && sensitive {
         return Err(meta(
             "source.flagged_sensitive_scope",
@@ -642,33 +614,9 @@ pub fn evaluate(
         .status(403));
     }
     if ctx.flag_level > 0 {
-        signals.push("source_flagged".into());
+        signals.push("source_flagged");
     }
-
-    let metadata = ClientMetadata {
-        client_name,
-        redirect_uris,
-        grant_types,
-        response_types,
-        token_endpoint_auth_method: Some(auth_method),
-        application_type: Some(application_type.unwrap_or_else(|| "web".into())),
-        scope: Some(scopes.join(" ")),
-        client_uri,
-        logo_uri,
-        tos_uri,
-        policy_uri,
-        contacts,
-        jwks_uri,
-        software_id,
-        software_version,
-    };
-    Ok(Accepted {
-        metadata,
-        confidential,
-        dropped_fields: req.dropped.clone(),
-        risk_signals: signals,
-        scopes,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

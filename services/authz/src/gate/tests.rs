@@ -1,5 +1,5 @@
 use super::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn gate(body: &Value, ctx: GateContext, cfg: &PolicyConfig) -> Result<Accepted, Rejection> {
     let limits = Limits::default();
@@ -103,7 +103,37 @@ fn update_refuses_server_fields_and_keeps_client_id() {
     .unwrap_err();
     assert_eq!(r.rule, "update.server_field");
     let ok = parse(br#"{"client_id":"x","redirect_uris":[]}"#, &l, Mode::Update).unwrap();
-    assert!(ok.fields.contains_key("client_id"));
+    assert!(ok.client_id.is_some());
     let reg = parse(br#"{"client_id":"x"}"#, &l, Mode::Register).unwrap();
     assert_eq!(reg.dropped, vec!["client_id"]);
+}
+
+#[test]
+fn a_metadata_document_meets_the_same_typed_gate() {
+    const ID: &str = "https://app.example.com/client.json";
+    let doc = |extra: &str| {
+        let body = format!(
+            r#"{{"client_id":"{ID}","client_name":"App","contacts":["ops@example.com"],"x_vendor":1{extra}}}"#
+        );
+        regwatch_cimd::parse_document(body.as_bytes(), ID).unwrap()
+    };
+    let req = RegistrationRequest::from_cimd(&doc(r#","redirect_uris":["http://127.0.0.1:9/cb"]"#));
+    let a = evaluate(&req, CLEAN, &PolicyConfig::default(), &Limits::default()).unwrap();
+    // No auth method in a document: a public client, not client_secret_basic.
+    assert!(!a.confidential);
+    assert_eq!(a.metadata.contacts, vec!["ops@example.com"]);
+    assert_eq!(a.dropped_fields, vec!["x_vendor"]);
+    // One set of limits: more redirect URIs than [authz.limits] admits.
+    let uris: Vec<String> = (0..11)
+        .map(|i| format!("\"https://app.example.com/cb{i}\""))
+        .collect();
+    let many = doc(&format!(r#","redirect_uris":[{}]"#, uris.join(",")));
+    let r = evaluate(
+        &RegistrationRequest::from_cimd(&many),
+        CLEAN,
+        &PolicyConfig::default(),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(r.rule, "field.too_many_items");
 }

@@ -7,11 +7,10 @@
 use chrono::Utc;
 use regwatch_cimd::{CimdDocument, CimdFetcher};
 use regwatch_schemas::{Actor, ClientRegistrationRejected, EventPayload, RegistrationMethod};
-use serde_json::{Map, Value};
 
 use super::build;
 use crate::events::{self, RequestCtx};
-use crate::gate::{self, GateContext, IatStatus, Mode, RawRequest};
+use crate::gate::{self, GateContext, IatStatus, Mode, RegistrationRequest};
 use crate::store::{ClientRow, ClientStatus, StoreError};
 use crate::text::truncate_for_display;
 use crate::AppState;
@@ -97,44 +96,8 @@ async fn admit_document(
     doc: &CimdDocument,
     existing: Option<ClientRow>,
 ) -> Result<ClientRow, AdmitError> {
-    let mut fields = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            fields.insert(k.to_string(), v);
-        }
-    };
-    put("client_name", Some(doc.client_name.clone().into()));
-    put("redirect_uris", Some(doc.redirect_uris.clone().into()));
-    put("grant_types", doc.grant_types.clone().map(Into::into));
-    put("response_types", doc.response_types.clone().map(Into::into));
-    put(
-        "token_endpoint_auth_method",
-        Some(
-            doc.token_endpoint_auth_method
-                .clone()
-                .unwrap_or_else(|| "none".into())
-                .into(),
-        ),
-    );
-    put("scope", doc.scope.clone().map(Into::into));
-    put("client_uri", doc.client_uri.clone().map(Into::into));
-    put("logo_uri", doc.logo_uri.clone().map(Into::into));
-    put("tos_uri", doc.tos_uri.clone().map(Into::into));
-    put("policy_uri", doc.policy_uri.clone().map(Into::into));
-    put("jwks_uri", doc.jwks_uri.clone().map(Into::into));
-    put("software_id", doc.software_id.clone().map(Into::into));
-    put(
-        "software_version",
-        doc.software_version.clone().map(Into::into),
-    );
-    put(
-        "application_type",
-        doc.application_type.clone().map(Into::into),
-    );
-    let raw = RawRequest {
-        fields,
-        dropped: doc.ignored_fields.iter().take(20).cloned().collect(),
-    };
+    // The typed document, straight into the gate's typed request.
+    let req = RegistrationRequest::from_cimd(doc);
     // An initial access token applies to RFC 7591 registration only.
     let flag_level = ctx
         .ip
@@ -146,7 +109,7 @@ async fn admit_document(
         initial_access_token: IatStatus::Valid,
     };
     let known = existing.is_some();
-    let accepted = match gate::evaluate(&raw, gctx, &st.cfg.policy, &st.cfg.limits) {
+    let accepted = match gate::evaluate(&req, gctx, &st.cfg.policy, &st.cfg.limits) {
         Ok(a) => a,
         Err(rej) => {
             let rule = format!("cimd.{}", rej.rule);

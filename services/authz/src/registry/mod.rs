@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::admission::Admission;
 use crate::error::{ErrorCode, OAuthError};
 use crate::events::{self, RequestCtx};
-use crate::gate::{self, GateContext, IatStatus, Mode, RawRequest, Rejection};
+use crate::gate::{self, GateContext, IatStatus, Mode, RegistrationRequest, Rejection};
 use crate::secrets;
 use crate::store::{ClientRow, ClientStatus};
 use crate::text::truncate_for_display;
@@ -86,7 +86,7 @@ pub struct Updated {
 /// A refused registration call: what to record and answer.
 struct Refusal<'a> {
     rejection: Rejection,
-    raw: Option<&'a RawRequest>,
+    raw: Option<&'a RegistrationRequest>,
     client_id: Option<&'a str>,
     operation: &'a str,
     signals: Vec<String>,
@@ -97,7 +97,7 @@ struct Refusal<'a> {
 impl<'a> Refusal<'a> {
     fn new(
         rejection: Rejection,
-        raw: Option<&'a RawRequest>,
+        raw: Option<&'a RegistrationRequest>,
         client_id: Option<&'a str>,
         operation: &'a str,
     ) -> Self {
@@ -210,7 +210,7 @@ async fn read_request<B: AsRef<[u8]>>(
     body: impl Future<Output = Result<Body<B>, OAuthError>>,
     mode: Mode,
     client_id: Option<&str>,
-) -> Result<RawRequest, OAuthError> {
+) -> Result<RegistrationRequest, OAuthError> {
     let op = if mode == Mode::Register {
         "register"
     } else {
@@ -390,7 +390,7 @@ pub async fn update<B: AsRef<[u8]>>(
     let cid = Some(client_id);
     let raw = read_request(st, ctx, body, Mode::Update, cid).await?;
     let refused = |rej| Refusal::new(rej, Some(&raw), cid, "update");
-    if raw.fields.get("client_id").and_then(Value::as_str) != Some(client_id) {
+    if raw.client_id.as_ref().and_then(Value::as_str) != Some(client_id) {
         let rej = Rejection::new(
             ErrorCode::InvalidClientMetadata,
             "update.client_id_mismatch",
@@ -398,7 +398,7 @@ pub async fn update<B: AsRef<[u8]>>(
         );
         return Err(refuse(st, ctx, refused(rej)).await);
     }
-    if let Some(s) = raw.fields.get("client_secret") {
+    if let Some(s) = &raw.client_secret {
         let matches = match (s.as_str(), &current.secret_hash) {
             (Some(s), Some(h)) => secrets::hash_token(s).ct_eq(&secrets::TokenHash(h.clone())),
             _ => false,
