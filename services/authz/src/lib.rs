@@ -1,23 +1,33 @@
-//! regwatch's MCP authorization server.
+//! regwatch's MCP authorization server: a domain core behind a thin HTTP
+//! shell.
 //!
 //! A library with a thin `main` (in the `regwatch` binary): [`run`] takes a
 //! bound listener and a shutdown future, so tests start it on port 0.
 //!
-//! Layout:
-//! - [`config`]: the documented, validated configuration.
-//! - [`policy`]: the registration policy gate (pure): limits, metadata
-//!   rules, redirect rules, scopes, initial access tokens, escalation.
-//! - [`sources`]: source addresses, per-source rate limits and flags.
-//! - [`store`]: clients, tokens and the transactional outbox on SQLite or
-//!   PostgreSQL; migrations.
-//! - [`http`]: the axum routes: discovery (RFC 8414), registration (RFC
-//!   7591), management (RFC 7592), admin API.
+//! Layout (each layer imports only the ones below it):
+//! - [`http`]: the shell. One router; handlers extract the request, call
+//!   a core, and map its error ([`error::OAuthError`], one table).
+//! - [`registry`]: register, read, update, delete (RFC 7591/7592), admit
+//!   a CIMD client, disable, enable, revoke. Each operation runs the gate
+//!   once and writes the client row with its event in one transaction.
+//! - [`oauth`]: authorize, sign-in and consent, token (code and refresh),
+//!   revoke, introspect (with the per-tool question); client resolution.
+//! - [`gate`]: the registration gate (pure): typed metadata from a DCR
+//!   body or a CIMD document, limits, redirect rules, scopes, initial
+//!   access tokens, escalation.
+//! - [`admission`]: the request's source, per-source rate limits, flags.
 //! - [`lifecycle`]: sliding TTLs and the expiry sweep.
+//! - [`store`]: clients, codes, tokens and the transactional outbox on
+//!   SQLite or PostgreSQL; migrations; group commit.
+//! - [`events`]: contract events from a request's facts.
+//! - [`users`]: the identity seam, argon2 local users.
 //! - [`secrets`]: token generation, hashing, constant-time comparison.
-//! - [`events`]: building contract events from requests.
+//! - [`config`]: the documented, validated `[authz]` configuration.
+//! - [`text`]: display truncation and scope syntax (a leaf).
 //!
 //! Invariants: every state change commits with its event (outbox); no
-//! secret or token is stored in clear, logged, or put in an event.
+//! secret or token is stored in clear, logged, or put in an event; the
+//! gate runs before anything is stored.
 
 pub mod admission;
 pub mod config;

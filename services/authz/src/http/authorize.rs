@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::pages::{self, ConsentView};
 use super::Ctx;
-use crate::oauth::authorize::{self, AuthorizeError, AuthorizeQuery, BackToClient, SignIn};
+use crate::oauth::authorize::{self, AuthorizeError, AuthorizeQuery, BackToClient};
+use crate::oauth::consent::{self, SignIn};
 use crate::AppState;
 
 const SESSION_COOKIE: &str = "rw_session";
@@ -123,7 +124,7 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let session =
-        match authorize::sign_in(&st, &ctx, &f.pending, &f.csrf, &f.username, &f.password).await {
+        match consent::sign_in(&st, &ctx, &f.pending, &f.csrf, &f.username, &f.password).await {
             Ok(SignIn::Session(s)) => s,
             Ok(SignIn::Failed { csrf, client_id }) => {
                 return pages::sign_in(&f.pending, &csrf, &client_id, true)
@@ -170,7 +171,7 @@ pub async fn consent_get(
 }
 
 async fn consent_page(st: &AppState, pending_id: &str, user: &str) -> Response {
-    let info = match authorize::consent_info(st, pending_id).await {
+    let info = match consent::consent_info(st, pending_id).await {
         Ok(i) => i,
         Err(e) => return refused(st, e),
     };
@@ -213,7 +214,7 @@ pub async fn consent_post(
         return pages::error_page(StatusCode::UNAUTHORIZED, "login_required", "sign in first");
     };
     let approve = f.decision == "approve";
-    match authorize::decide(&st, &ctx, &user, &f.pending, &f.csrf, approve).await {
+    match consent::decide(&st, &ctx, &user, &f.pending, &f.csrf, approve).await {
         Ok(b) => back_to_client(&st, &b),
         Err(e) => refused(&st, e),
     }

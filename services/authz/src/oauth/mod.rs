@@ -4,8 +4,8 @@
 //!
 //! - [`clients`]: resolving a `client_id` to an active client (DCR, or a
 //!   CIMD client admitted by the registry) and client authentication.
-//! - [`authorize`]: the authorization request, sign-in, the consent
-//!   decision and the code.
+//! - [`authorize`]: the authorization request, checked and parked.
+//! - [`consent`]: sign-in, the consent question and decision, the code.
 //! - [`token`]: the code and refresh grants.
 //! - [`revoke`]: RFC 7009 and grant-family revocation.
 //! - [`introspect`]: RFC 7662 with the per-tool question.
@@ -14,6 +14,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod introspect;
 pub mod pending;
 pub mod revoke;
