@@ -5,6 +5,11 @@ use url::Url;
 
 use crate::error::{truncate, CimdError};
 
+// These caps bound this parser on its own (the crate is usable alone). The
+// authorization server then puts the typed document through its
+// registration gate, where the same `[authz.limits]` as for an RFC 7591
+// registration decide.
+
 /// Longest `client_name`, in characters.
 pub const MAX_CLIENT_NAME_CHARS: usize = 200;
 /// Most entries in `redirect_uris`.
