@@ -6,15 +6,22 @@
 //! cargo bench -p regwatch-detect --bench lookalike
 //! ```
 
+// The corpus generator's own SplitMix64 (the same file, so the inputs stay
+// those of earlier runs); included by path because a dev-dependency on
+// `regwatch-detect-corpus`, which depends on this crate, would be a cycle.
+#[path = "../corpus/src/rng.rs"]
+#[allow(dead_code)]
+mod rng;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use regwatch_detect::corpus::Rng;
 use regwatch_detect::detectors::impersonation::NameCatalog;
 use regwatch_detect::host::analyze_redirect;
 use regwatch_detect::text::analyze_name;
 use regwatch_detect::DetectConfig;
+use rng::Rng;
 
 const NAMES: usize = 1_000_000;
 const QUERIES: usize = 20_000;

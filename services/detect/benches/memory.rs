@@ -6,15 +6,22 @@
 //! cargo bench -p regwatch-detect --bench memory
 //! ```
 
+// The corpus generator's own SplitMix64 (the same file, so the inputs stay
+// those of earlier runs); included by path because a dev-dependency on
+// `regwatch-detect-corpus`, which depends on this crate, would be a cycle.
+#[path = "../corpus/src/rng.rs"]
+#[allow(dead_code)]
+mod rng;
+
 use std::alloc::System;
 use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::{Duration, TimeZone, Utc};
-use regwatch_detect::corpus::Rng;
 use regwatch_detect::{
     ActivityKind, ActivityObservation, ClientObservation, DetectConfig, Detector, Observation,
     RegistrationMethod,
 };
+use rng::Rng;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]

@@ -33,8 +33,6 @@
 //!   out for bytes per client.
 //! - [`alerts`]: alert construction (deterministic ids, severities, scores).
 //! - [`policy`]: revocation policy and [`policy::decide`].
-//! - [`corpus`]: a seeded, labeled scenario generator and the evaluation
-//!   used by `detect-eval` and the tests.
 //! - [`hash`]: a stable hash for fingerprints and ids.
 //!
 //! ## Invariants
@@ -49,7 +47,6 @@ pub mod alerts;
 pub mod bounded;
 pub mod clients;
 pub mod config;
-pub mod corpus;
 pub mod detectors;
 pub mod engine;
 pub mod envelope;

@@ -32,7 +32,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use regwatch_detect::corpus::Rng;
+use regwatch_detect_corpus::Rng;
 use regwatch_pipeline::{EventSink, PipelineConfig, SinkError, SinkEvent};
 use regwatch_schemas::event::*;
 use regwatch_schemas::Envelope;

@@ -3,13 +3,13 @@
 //! clients.
 //!
 //! ```text
-//! cargo run --release -p regwatch-detect --bin detect-eval [-- --seed N] [--write PATH] [--json]
+//! cargo run --release -p regwatch-detect-corpus --bin detect-eval [-- --seed N] [--write PATH] [--json]
 //! ```
 
 use std::process::ExitCode;
 
-use regwatch_detect::corpus::{evaluate, generate, to_jsonl, DEFAULT_SEED};
 use regwatch_detect::DetectConfig;
+use regwatch_detect_corpus::{evaluate, generate, to_jsonl, DEFAULT_SEED};
 
 fn main() -> ExitCode {
     let mut seed = DEFAULT_SEED;

@@ -1,10 +1,10 @@
 //! The committed corpus is fresh, and the detectors meet their targets on it.
 
-use regwatch_detect::corpus::{evaluate, generate, to_jsonl, DEFAULT_SEED};
 use regwatch_detect::DetectConfig;
+use regwatch_detect_corpus::{evaluate, generate, to_jsonl, DEFAULT_SEED};
 use regwatch_schemas::alert::AlertKind;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/scenarios.jsonl");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios.jsonl");
 
 #[test]
 fn committed_corpus_is_fresh() {
@@ -13,7 +13,7 @@ fn committed_corpus_is_fresh() {
     assert!(
         committed == fresh,
         "corpus/scenarios.jsonl is stale; regenerate with: \
-         cargo run --release -p regwatch-detect --bin detect-eval -- --write services/detect/corpus/scenarios.jsonl"
+         cargo run --release -p regwatch-detect-corpus --bin detect-eval -- --write services/detect/corpus/scenarios.jsonl"
     );
     assert!(committed.len() < 1_000_000, "keep the corpus under 1 MB");
 }
