@@ -11,7 +11,7 @@
 //!
 //! Detectors: `registration_burst`, `name_impersonation`, `redirect_drift`,
 //! `scope_escalation`, `dormant_client`, `duplicate_registration`,
-//! `revoked_client_activity`. [`policy::decide`] maps an alert to a
+//! `revoked_client_activity`. [`revocation::decide`] maps an alert to a
 //! revocation decision (dry-run by default, never for allowlisted clients).
 //!
 //! ## Layout
@@ -32,7 +32,8 @@
 //! - [`clients`]: the client table (CLOCK eviction, dormancy queue), laid
 //!   out for bytes per client.
 //! - [`alerts`]: alert construction (deterministic ids, severities, scores).
-//! - [`policy`]: revocation policy and [`policy::decide`].
+//! - [`revocation`]: the revocation policy (what to do about an alert) and
+//!   [`revocation::decide`] (authz's registration gate is another thing).
 //! - [`hash`]: a stable hash for fingerprints and ids.
 //!
 //! ## Invariants
@@ -54,7 +55,7 @@ pub mod hash;
 pub mod host;
 pub mod input;
 pub mod names;
-pub mod policy;
+pub mod revocation;
 pub mod text;
 
 pub use config::{ConfigError, DetectConfig};
@@ -63,4 +64,6 @@ pub use input::{
     ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
     RejectedObservation,
 };
-pub use policy::{decide, RevocationAction, RevocationDecision, RevocationPolicy, RevocationRule};
+pub use revocation::{
+    decide, RevocationAction, RevocationDecision, RevocationPolicy, RevocationRule,
+};

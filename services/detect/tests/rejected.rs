@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use regwatch_detect::envelope::observation;
-use regwatch_detect::policy::NoActionReason;
+use regwatch_detect::revocation::NoActionReason;
 use regwatch_detect::{
     decide, DetectConfig, Detector, RevocationAction, RevocationDecision, RevocationPolicy,
     RevocationRule,

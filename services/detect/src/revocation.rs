@@ -1,5 +1,8 @@
-//! Revocation policy as data, and the pure decision over one alert. The
-//! decision is only advice: the api records, signs and sends it.
+//! The revocation policy (which alerts lead to which action on a client)
+//! as data, and the pure decision over one alert. The decision is only
+//! advice: the api records, signs and sends it. Not to be confused with
+//! authz's registration gate, which decides whether a client may register
+//! at all.
 
 use regwatch_schemas::alert::{Alert, AlertKind, AlertStatus};
 use serde::{Deserialize, Serialize};
