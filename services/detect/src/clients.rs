@@ -1,5 +1,7 @@
-//! The client table: every tracked client's [`ClientRecord`], bounded,
-//! with CLOCK (second-chance) eviction and the dormancy queue.
+//! The shared client state every detector reads: the client table (every
+//! tracked client's [`ClientRecord`], bounded, with CLOCK (second-chance)
+//! eviction and the dormancy queue), the record itself ([`record`]) and the
+//! scope interner its scope bits come from ([`scopes`]).
 //!
 //! It is the one table that grows with the number of clients (a million by
 //! default), so its layout is chosen for bytes per client (target: at most
@@ -31,6 +33,9 @@
 //!   sit in the queue in creation order, so the oldest belongs to the
 //!   evicted client. That map is empty unless the table is at its cap.
 
+pub mod record;
+pub mod scopes;
+
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
@@ -38,7 +43,8 @@ use std::hash::{BuildHasher, Hash};
 use hashbrown::HashTable;
 use uuid::Uuid;
 
-use crate::engine::ClientRecord;
+pub use record::{ClientRecord, ClientStatus};
+pub use scopes::ScopeInterner;
 
 /// The slot holds a client.
 const LIVE: u8 = 1;

@@ -16,25 +16,38 @@
 //!
 //! ## Layout
 //!
-//! - [`input`]: the observation types the detectors consume.
+//! - [`input`]: the observation types the detectors consume;
+//!   [`envelope`] maps an event envelope to one.
 //! - [`config`]: [`DetectConfig`], validated, unknown keys rejected.
-//! - [`engine`]: [`Detector`], the correlation state and the wiring of detectors.
-//! - [`detectors`]: the pure parts of each detector (burst rate math,
-//!   impersonation scoring, drift signals, scope comparison).
+//! - [`engine`]: [`Detector`], which dispatches each observation to the
+//!   detectors, collects their alerts and keeps the shared client table.
+//! - [`detectors`]: one module per alert kind, each owning its state and
+//!   its alert logic: [`detectors::burst`], [`detectors::impersonation`],
+//!   [`detectors::drift`], [`detectors::scope`], [`detectors::duplicate`],
+//!   [`detectors::dormant`], [`detectors::revoked`].
+//! - [`clients`]: the shared client state: the client table (CLOCK
+//!   eviction, dormancy queue, laid out for bytes per client), the
+//!   per-client [`ClientRecord`] and the scope interner.
 //! - [`text`]: client-name analysis (UTS #39 skeleton, mixed script,
 //!   invisible and bidi characters, NFKC).
 //! - [`host`]: redirect-URI analysis (PSL registrable domain incl. the
 //!   PRIVATE section, IDN to A-labels, loopback and private addresses).
 //! - [`names`]: the lookalike indexes (skeleton map and symmetric-deletion
 //!   index for edit distance 1 and 2) and the built-in protected names.
-//! - [`bounded`]: the bounded map with CLOCK eviction behind the auxiliary
-//!   state (rate keys, hosts, fingerprints, names, revoked clients).
-//! - [`clients`]: the client table (CLOCK eviction, dormancy queue), laid
-//!   out for bytes per client.
+//! - [`bounded`]: the bounded map with CLOCK eviction behind the detectors'
+//!   own state (rate keys, hosts, fingerprints, names, revoked clients).
 //! - [`alerts`]: alert construction (deterministic ids, severities, scores).
+//! - [`state_time`]: time as the state stores it (`u32` seconds).
+//! - [`hash`]: a stable hash for fingerprints and ids.
 //! - [`revocation`]: the revocation policy (what to do about an alert) and
 //!   [`revocation::decide`] (authz's registration gate is another thing).
-//! - [`hash`]: a stable hash for fingerprints and ids.
+//!
+//! The labeled corpus and its evaluation (`DETECTION.md`) are the dev-only
+//! crate `regwatch-detect-corpus` (`services/detect/corpus/`), not part of
+//! this library.
+//!
+//! Imports go one way: `engine` → `detectors` → `clients` → the analysis
+//! helpers (`text`, `host`, `names`, `hash`); no detector imports another.
 //!
 //! ## Invariants
 //!
@@ -56,10 +69,13 @@ pub mod host;
 pub mod input;
 pub mod names;
 pub mod revocation;
+pub mod state_time;
 pub mod text;
 
+pub use clients::{ClientRecord, ClientStatus};
 pub use config::{ConfigError, DetectConfig};
-pub use engine::{fingerprint, ClientRecord, ClientStatus, Detector, StateStats};
+pub use detectors::duplicate::fingerprint;
+pub use engine::{Detector, StateStats};
 pub use input::{
     ActivityKind, ActivityObservation, ClientObservation, Observation, RegistrationMethod,
     RejectedObservation,

@@ -5,15 +5,29 @@
 //! are left out, so a burst does not teach itself); the tail probability
 //! P(X >= count) under Poisson(baseline) comes from `statrs`. The check
 //! runs on every event, so the alert fires on the event that crosses.
+//!
+//! `BurstDetector` keeps one [`RateState`] per key in a bounded map and
+//! turns reports into alerts. Refused registrations count under keys of
+//! their own.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use regwatch_schemas::alert::{Alert, AlertKind};
 use serde::Serialize;
+use serde_json::json;
 use statrs::distribution::{DiscreteCDF, Poisson};
 use uuid::Uuid;
 
-use crate::config::{BurstConfig, KeyFloors};
+use super::ClientEvent;
+use crate::alerts::{combine, Draft};
+use crate::bounded::BoundedMap;
+use crate::config::{BurstConfig, DetectConfig, KeyFloors};
+use crate::host::{ip_prefix, RedirectClass, RedirectInfo};
+use crate::input::RejectedObservation;
+use crate::state_time::state_secs;
+use crate::text::name_key;
 
 /// What a rate key counts registrations by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -291,4 +305,229 @@ impl RateState {
             details,
         })
     }
+}
+
+/// One registration attempt counted by `registration_burst`.
+struct Attempt<'a> {
+    /// Its client id (empty for a refused attempt that named none).
+    client_id: &'a str,
+    event_id: Uuid,
+    /// Set when the attempt was refused.
+    rejected: Option<&'a RejectedObservation>,
+}
+
+/// `registration_burst`: the rate state of every key, bounded.
+#[derive(Debug)]
+pub(crate) struct BurstDetector {
+    keys: BoundedMap<RateState>,
+}
+
+impl BurstDetector {
+    /// Empty, holding at most `max_keys` rate keys.
+    pub(crate) fn new(max_keys: usize) -> Self {
+        BurstDetector {
+            keys: BoundedMap::new(max_keys),
+        }
+    }
+
+    /// Rate keys tracked.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Counts a registration (not an update) under its keys.
+    pub(crate) fn observe_registration(
+        &mut self,
+        ev: &ClientEvent<'_>,
+        config: &DetectConfig,
+    ) -> Vec<Alert> {
+        let c = ev.obs;
+        let keys = burst_keys(
+            c.source_ip,
+            &ev.name_key,
+            &ev.redirects,
+            c.software_id.as_deref(),
+        );
+        let attempt = Attempt {
+            client_id: &c.client_id,
+            event_id: c.event_id,
+            rejected: None,
+        };
+        self.count(keys, attempt, ev.now, ev.t, config)
+    }
+
+    /// A refused registration: counted in the rates of its source, name
+    /// and software id; no per-client state.
+    pub(crate) fn observe_rejected(
+        &mut self,
+        r: &RejectedObservation,
+        config: &DetectConfig,
+    ) -> Vec<Alert> {
+        let client_id = r.client_id.as_deref().unwrap_or("");
+        let key = r.client_name.as_deref().map(name_key).unwrap_or_default();
+        // Redirect hosts are left out: they are often why it was refused.
+        let keys = burst_keys(r.source_ip, &key, &[], r.software_id.as_deref());
+        let attempt = Attempt {
+            client_id,
+            event_id: r.event_id,
+            rejected: Some(r),
+        };
+        self.count(keys, attempt, r.at, state_secs(r.at), config)
+    }
+
+    /// Counts one attempt under each of `keys` and reports the keys that
+    /// burst. Refused attempts count under their own keys (`rejected:` in
+    /// the table, `registration_burst:rejected:` in the dedup key): their
+    /// own baseline, so they neither inflate nor are hidden by the rate of
+    /// accepted registrations.
+    fn count(
+        &mut self,
+        keys: Vec<(KeyType, String)>,
+        attempt: Attempt<'_>,
+        now: DateTime<Utc>,
+        t: u32,
+        config: &DetectConfig,
+    ) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let listed = config.limits.burst_clients_listed;
+        let rejected = attempt.rejected;
+        let ns = if rejected.is_some() { "rejected:" } else { "" };
+        for (kt, value) in keys {
+            let map_key = format!("{ns}{}:{}", kt.as_str(), value);
+            let floor = kt.floor(&config.burst.floors);
+            let (slot, _) = self.keys.get_or_insert_with(&map_key, RateState::default);
+            let Some(state) = self.keys.at_slot_mut(slot) else {
+                continue;
+            };
+            let Some(rep) = state.observe(
+                t,
+                now,
+                floor,
+                &config.burst,
+                listed,
+                attempt.client_id,
+                attempt.event_id,
+                rejected.and_then(|r| r.rule.as_deref()),
+            ) else {
+                continue;
+            };
+            let score = combine([
+                0.45,
+                if rep.p_value < 1e-8 { 0.3 } else { 0.1 },
+                ((f64::from(rep.count) / f64::from(floor)) - 1.0).clamp(0.0, 1.0) * 0.4,
+            ]);
+            // A refused attempt usually has no client id: list only real ones.
+            let clients: Vec<String> = rep
+                .members
+                .iter()
+                .map(|(id, _)| id.clone())
+                .filter(|id| !id.is_empty())
+                .collect();
+            let related: Vec<String> = clients
+                .iter()
+                .filter(|id| **id != attempt.client_id)
+                .cloned()
+                .collect();
+            let what = if rejected.is_some() {
+                let rules: Vec<String> = rep
+                    .details
+                    .iter()
+                    .map(|(r, n)| format!("{r} x{n}"))
+                    .collect();
+                if rules.is_empty() {
+                    "rejected registrations".to_owned()
+                } else {
+                    format!("rejected registrations ({})", rules.join(", "))
+                }
+            } else {
+                "registrations".to_owned()
+            };
+            let summary = format!(
+                "{} {what} in {}s from {} {} (floor {}, baseline {:.2}, p = {:.2e})",
+                rep.count,
+                rep.window_secs,
+                kt.as_str(),
+                value,
+                rep.floor,
+                rep.baseline,
+                rep.p_value
+            );
+            let mut evidence = json!({
+                "key_type": kt.as_str(),
+                "key_value": value,
+                "outcome": if rejected.is_some() { "rejected" } else { "registered" },
+                "count": rep.count,
+                "window_secs": rep.window_secs,
+                "rate_per_min": f64::from(rep.count) * 60.0 / f64::from(rep.window_secs),
+                "floor": rep.floor,
+                "baseline_per_window": rep.baseline,
+                "p_value": rep.p_value,
+                "crossed_on_this_event": rep.crossed,
+                "total_in_burst": rep.total_in_burst,
+                "clients": clients,
+            });
+            if let (Some(r), Some(map)) = (rejected, evidence.as_object_mut()) {
+                map.insert("rule".into(), json!(r.rule));
+                map.insert("error".into(), json!(r.error));
+                map.insert("operation".into(), json!(r.operation));
+                // Over the attempts listed in `event_ids` (the latest ones).
+                map.insert("rules".into(), json!(rep.details));
+            }
+            out.push(
+                Draft {
+                    kind: AlertKind::RegistrationBurst,
+                    score,
+                    client_id: attempt.client_id.to_owned(),
+                    related,
+                    event_ids: rep.members.iter().map(|(_, e)| *e).collect(),
+                    evidence,
+                    summary,
+                    dedup_key: format!("registration_burst:{ns}{}:{}", kt.as_str(), value),
+                    created_at: rep.started,
+                    id_salt: rep.first_event.to_string(),
+                }
+                .build(config, now),
+            );
+        }
+        out
+    }
+}
+
+/// The rate keys of one attempt: everything, its address and /24 or
+/// /64, its name skeleton, its non-loopback redirect hosts (at most 8
+/// keys in all) and its software_id.
+fn burst_keys(
+    source_ip: Option<IpAddr>,
+    key: &str,
+    redirects: &[RedirectInfo],
+    software_id: Option<&str>,
+) -> Vec<(KeyType, String)> {
+    let mut keys: Vec<(KeyType, String)> = vec![(KeyType::Global, "all".to_owned())];
+    if let Some(ip) = source_ip {
+        keys.push((KeyType::Ip, ip.to_string()));
+        keys.push((KeyType::IpPrefix, ip_prefix(ip)));
+    }
+    if !key.is_empty() {
+        keys.push((KeyType::NameSkeleton, key.to_owned()));
+    }
+    for r in redirects {
+        if matches!(
+            r.class,
+            RedirectClass::Https | RedirectClass::Http | RedirectClass::PrivateIp
+        ) {
+            if let Some(h) = &r.host {
+                if !keys
+                    .iter()
+                    .any(|(k, v)| *k == KeyType::RedirectHost && v == h)
+                    && keys.len() < 8
+                {
+                    keys.push((KeyType::RedirectHost, h.clone()));
+                }
+            }
+        }
+    }
+    if let Some(s) = software_id {
+        keys.push((KeyType::SoftwareId, s.to_owned()));
+    }
+    keys
 }

@@ -1,6 +1,7 @@
-//! `name_impersonation`: a client name that renders like a protected name
-//! or an established client's name, judged together with whether the
-//! redirect targets belong to the owner of that name.
+//! The name catalog of `name_impersonation` and its scoring: a client name
+//! that renders like a protected name or an established client's name,
+//! judged together with whether the redirect targets belong to the owner
+//! of that name. Pure over the catalog: [`NameCatalog::assess`] only reads.
 
 use serde::Serialize;
 use serde_json::json;
