@@ -32,8 +32,6 @@ use crate::detectors::duplicate::DuplicateDetector;
 use crate::detectors::impersonation::ImpersonationDetector;
 use crate::detectors::revoked::{attempt_of, RevokedDetector};
 use crate::detectors::{dormant, scope, ClientEvent};
-use crate::hash::hash32;
-use crate::host::ip_prefix;
 use crate::input::{
     ActivityKind, ActivityObservation, ClientObservation, Observation, RejectedObservation,
 };
@@ -189,21 +187,18 @@ impl Detector {
         let (slot, created) = self
             .clients
             .get_or_insert_with(&c.client_id, || ClientRecord::new(ev.t));
+        let mut established = false;
         if let Some(r) = self.clients.at_slot_mut(slot) {
-            let src_prefix = c.source_ip.map(|ip| hash32(&ip_prefix(ip)));
-            r.absorb_registration(ev.t, ev.name_hash(), requested, src_prefix, &ev.redirects);
+            r.absorb_registration(ev.t, ev.name_hash(), requested, c.source_ip, &ev.redirects);
             if flagged {
                 r.flags |= flags::IMPERSONATION;
             }
+            established = r.flags & flags::ESTABLISHED != 0;
         }
         if created {
             // Due at first_seen + dormant.after_secs.
             self.clients.enqueue(slot);
         }
-        let established = self
-            .clients
-            .peek(&c.client_id)
-            .is_some_and(|r| r.flags & flags::ESTABLISHED != 0);
         self.impersonation.remember(&ev, flagged, established);
         alerts
     }

@@ -2,11 +2,13 @@
 //! heap. Each field is read by the detectors named in its comment; the
 //! engine folds every observation of the client into it.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::hash::hash32;
-use crate::host::{RedirectClass, RedirectInfo};
+use crate::host::{ip_prefix, RedirectClass, RedirectInfo};
 use crate::state_time::from_state_secs;
 
 /// Lifecycle of a tracked client.
@@ -130,14 +132,14 @@ impl ClientRecord {
         t: u32,
         name_key: u64,
         requested: u64,
-        src_prefix: Option<u32>,
+        source_ip: Option<IpAddr>,
         redirects: &[RedirectInfo],
     ) {
         self.last_seen = self.last_seen.max(t);
         self.name_key = name_key;
         self.requested = requested;
-        if let Some(p) = src_prefix {
-            self.src_prefix = p;
+        if let Some(ip) = source_ip {
+            self.src_prefix = hash32(&ip_prefix(ip));
         }
         for info in redirects {
             self.classes |= class_flag(info.class);
