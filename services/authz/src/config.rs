@@ -1,6 +1,7 @@
-//! Authorization-server configuration: one documented struct, read from a
-//! TOML file with `REGWATCH_`-prefixed environment overrides, and validated
-//! at start with a message that names the bad key.
+//! Authorization-server configuration: one documented struct, the
+//! `[authz]` table of the configuration file (loaded by the `regwatch`
+//! command with the other tables), validated at start with a message that
+//! names the bad key.
 
 use std::time::Duration;
 
@@ -294,8 +295,6 @@ impl Default for AuthzConfig {
 pub enum ConfigError {
     #[error("config key `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
-    #[error("config: {0}")]
-    Load(String),
 }
 
 /// Why a configured credential fails `regwatch_checks::bearer::is_token`.
@@ -310,26 +309,6 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl AuthzConfig {
-    /// Load the `[authz]` table of an optional TOML file, then
-    /// `REGWATCH_AUTHZ__…` environment variables (`__` separates nesting:
-    /// `REGWATCH_AUTHZ__RATE_LIMIT__PER_MINUTE=60`). The caller applies its
-    /// command-line overrides, then calls [`AuthzConfig::validate`].
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
-        use figment::providers::{Env, Format, Toml};
-        let mut fig = figment::Figment::new();
-        if let Some(f) = file {
-            fig = fig.merge(Toml::file(f));
-        }
-        let fig = fig.merge(Env::prefixed("REGWATCH_").split("__"));
-        let cfg: AuthzConfig = if fig.find_value("authz").is_ok() {
-            fig.extract_inner("authz")
-                .map_err(|e| ConfigError::Load(e.to_string()))?
-        } else {
-            AuthzConfig::default()
-        };
-        Ok(cfg)
-    }
-
     /// Check every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.issuer.is_empty() {
@@ -607,22 +586,5 @@ mod tests {
                 other => panic!("expected error on {key}, got {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn env_overrides_file_and_unknown_keys_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("c.toml");
-        std::fs::write(
-            &f,
-            "[authz]\nissuer = \"https://as.example.com\"\n[authz.rate_limit]\nper_minute = 5\n",
-        )
-        .unwrap();
-        let c = AuthzConfig::load(Some(&f)).unwrap();
-        assert_eq!(c.issuer, "https://as.example.com");
-        assert_eq!(c.rate_limit.per_minute, 5);
-        std::fs::write(&f, "[authz]\nisuer = \"https://as.example.com\"\n").unwrap();
-        let err = AuthzConfig::load(Some(&f)).unwrap_err().to_string();
-        assert!(err.contains("isuer"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
-//! MCP-server configuration: one documented struct, read from the `[mcp]`
-//! table of a TOML file with `REGWATCH_MCP__…` environment overrides, and
-//! validated at start with a message that names the bad key.
+//! MCP-server configuration: one documented struct, the `[mcp]` table of
+//! the configuration file (loaded by the `regwatch` command with the other
+//! tables), validated at start with a message that names the bad key.
 
 use std::fmt;
 
@@ -86,8 +86,6 @@ impl Default for McpConfig {
 pub enum ConfigError {
     #[error("config key `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
-    #[error("config: {0}")]
-    Load(String),
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -101,24 +99,6 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 impl McpConfig {
-    /// Load the `[mcp]` table of an optional TOML file, then
-    /// `REGWATCH_MCP__…` environment variables (`REGWATCH_MCP__RESOURCE=…`).
-    /// The caller applies its own overrides, then calls [`McpConfig::validate`].
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
-        use figment::providers::{Env, Format, Toml};
-        let mut fig = figment::Figment::new();
-        if let Some(f) = file {
-            fig = fig.merge(Toml::file(f));
-        }
-        let fig = fig.merge(Env::prefixed("REGWATCH_").split("__"));
-        if fig.find_value("mcp").is_ok() {
-            fig.extract_inner("mcp")
-                .map_err(|e| ConfigError::Load(e.to_string()))
-        } else {
-            Ok(McpConfig::default())
-        }
-    }
-
     /// Check every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let resource = parse_url("resource", &self.resource)?;
@@ -347,22 +327,5 @@ mod tests {
             ..valid()
         };
         assert_eq!(c.effective_allowed_hosts(), vec!["mcp.internal"]);
-    }
-
-    #[test]
-    fn file_is_read_and_unknown_keys_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("c.toml");
-        std::fs::write(
-            &f,
-            "[mcp]\nresource = \"https://mcp.example.com/mcp\"\nmax_body_bytes = 4096\n",
-        )
-        .unwrap();
-        let c = McpConfig::load(Some(&f)).unwrap();
-        assert_eq!(c.resource, "https://mcp.example.com/mcp");
-        assert_eq!(c.max_body_bytes, 4096);
-        std::fs::write(&f, "[mcp]\nresorce = \"https://mcp.example.com/mcp\"\n").unwrap();
-        let err = McpConfig::load(Some(&f)).unwrap_err().to_string();
-        assert!(err.contains("resorce"), "{err}");
     }
 }

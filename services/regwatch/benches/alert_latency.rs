@@ -65,7 +65,7 @@ async fn scaled() -> Stack {
     )
     .await;
     let issuer = authz.issuer.clone();
-    let events = regwatch::scaled::clickhouse(&regwatch::scaled::StoreConfig {
+    let events = regwatch::scaled::clickhouse(&regwatch_store::StoreConfig {
         clickhouse_url: ch_url,
         clickhouse_database: format!("rw_bench_{}", uuid::Uuid::now_v7().simple()),
     })
@@ -103,15 +103,15 @@ async fn embedded() -> Stack {
         data_dir: dir.path().to_path_buf(),
         authz_listen: "127.0.0.1:0".parse().unwrap(),
         mcp_listen: None,
-        api: Some(("127.0.0.1:0".parse().unwrap(), TOKEN.into())),
+        api_listen: Some("127.0.0.1:0".parse().unwrap()),
         cimd_allow_loopback_dev: false,
-        user: Some(("bench".into(), "bench-password-123".into())),
-        detect: Default::default(),
-        retention: Default::default(),
         metrics_listen: None,
     };
-    let mut cfg = regwatch_authz::AuthzConfig::default();
-    cfg.rate_limit.per_minute = 0;
+    let mut cfg = regwatch::RegwatchConfig::default();
+    cfg.authz.rate_limit.per_minute = 0;
+    cfg.api.token = Some(regwatch::config::Secret::new(TOKEN));
+    cfg.sign_in.user = Some("bench".into());
+    cfg.sign_in.password = Some(regwatch::config::Secret::new("bench-password-123"));
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         regwatch::up(

@@ -1,8 +1,17 @@
 //! The wiring behind the `regwatch` command, as a library so tests start
 //! the same shapes in-process. No logic beyond wiring lives here.
 //!
-//! - [`up`]: the embedded shape: authorization server (SQLite) and, when
-//!   asked, the reference MCP server, in one process.
+//! Layout:
+//! - [`config`]: [`RegwatchConfig`], the one configuration (every table,
+//!   the secrets) and its loader, run once by `main`.
+//! - this file: [`up`], the embedded shape (authorization server, embedded
+//!   pipeline and, when asked, the reference MCP server, the API and the
+//!   metrics listener, in one process on SQLite), and the detector sweep
+//!   both shapes run.
+//! - [`scaled`]: the scaled shape's `pipeline` and its ClickHouse store.
+//! - [`metrics`]: Prometheus collectors over the services' atomics.
+//! - [`advisor`]: the consent page's lookalike warning: authz's
+//!   `ConsentAdvisor` seam filled with detect's name catalog.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,32 +19,28 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod advisor;
+pub mod config;
 pub mod metrics;
-pub mod retention;
 pub mod scaled;
 
 use anyhow::Context;
-use regwatch_authz::config::UserEntry;
-use regwatch_authz::{AppState, AuthzConfig, Store};
+use regwatch_authz::{AppState, Store};
+use regwatch_pipeline::analyze::StoreSink;
 
-/// What `regwatch up` was asked for.
+pub use config::RegwatchConfig;
+
+/// What `regwatch up` was asked for on the command line; everything else
+/// comes from the [`RegwatchConfig`].
 #[derive(Debug, Clone)]
 pub struct UpOptions {
     pub data_dir: PathBuf,
     pub authz_listen: SocketAddr,
     pub mcp_listen: Option<SocketAddr>,
-    /// The read API (`/v1/events`, `/v1/alerts`) and the bearer token it
-    /// requires; `None`: no API listener.
-    pub api: Option<(SocketAddr, String)>,
+    /// Serve the read API (`/v1/events`, `/v1/alerts`) here; needs
+    /// `[api] token`.
+    pub api_listen: Option<SocketAddr>,
     /// Admit loopback metadata documents (development only).
     pub cimd_allow_loopback_dev: bool,
-    /// `(username, password)` of the local user to create; `None`: an
-    /// `admin` user with a generated password, printed once.
-    pub user: Option<(String, String)>,
-    /// `[detect]`: thresholds, protected names, allowlists.
-    pub detect: regwatch_detect::DetectConfig,
-    /// `[retention]`: how long events are kept, and the archive.
-    pub retention: retention::RetentionConfig,
     /// Serve Prometheus metrics at `/metrics` here.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -55,41 +60,28 @@ pub struct Endpoints {
 /// `ready` receives the endpoints once every listener is bound.
 pub async fn up(
     opts: UpOptions,
-    mut cfg: AuthzConfig,
+    mut config: RegwatchConfig,
     ready: impl FnOnce(&Endpoints),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("create {}", opts.data_dir.display()))?;
-    cfg.database_url = format!("sqlite://{}", opts.data_dir.join("authz.db").display());
-    let authz_listener = tokio::net::TcpListener::bind(opts.authz_listen)
-        .await
-        .with_context(|| format!("bind {}", opts.authz_listen))?;
+    let api_token = match opts.api_listen {
+        Some(_) => Some(config.require_api_token()?.to_string()),
+        None => None,
+    };
+    let authz_listener = bind(opts.authz_listen).await?;
     let authz_addr = authz_listener.local_addr()?;
+    let cfg = &mut config.authz;
+    cfg.database_url = format!("sqlite://{}", opts.data_dir.join("authz.db").display());
     if cfg.issuer.is_empty() {
         cfg.issuer = format!("http://{authz_addr}");
     }
-    let issuer = cfg.issuer.trim_end_matches('/').to_string();
-
-    let (username, password, generated) = match opts.user.clone() {
-        Some((u, p)) => (u, p, false),
-        None => (
-            "admin".to_string(),
-            regwatch_authz::secrets::new_token(""),
-            true,
-        ),
-    };
-    let hash = regwatch_authz::users::hash_password(&password)
+    let signed_in = regwatch_authz::users::bootstrap(cfg, config.sign_in.given()?)
         .map_err(|e| anyhow::anyhow!("hash password: {e}"))?;
-    cfg.oauth.users.retain(|u| u.username != username);
-    cfg.oauth.users.push(UserEntry {
-        username: username.clone(),
-        password_hash: hash,
-    });
-    if generated {
-        println!("sign-in user: {username}  password: {password}  (generated; shown once; set REGWATCH_USER/REGWATCH_PASSWORD to choose)");
-    } else {
-        println!("sign-in user: {username} (from REGWATCH_USER)");
+    match &signed_in.generated_password {
+        Some(password) => println!("sign-in user: {}  password: {password}  (generated; shown once; set REGWATCH_USER/REGWATCH_PASSWORD to choose)", signed_in.username),
+        None => println!("sign-in user: {} (from REGWATCH_USER)", signed_in.username),
     }
     cfg.cimd.fetch.allow_loopback_dev |= opts.cimd_allow_loopback_dev;
     if cfg.cimd.fetch.allow_loopback_dev {
@@ -98,53 +90,33 @@ pub async fn up(
 
     let mut mcp = None;
     if let Some(listen) = opts.mcp_listen {
-        let l = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("bind {listen}"))?;
+        let l = bind(listen).await?;
         let addr = l.local_addr()?;
-        let resource = format!("http://{addr}/mcp");
-        // One process: a fresh credential for the MCP server to introspect with.
-        let credential = regwatch_authz::secrets::new_token("rwi_");
-        cfg.oauth.resources.push(resource.clone());
-        cfg.oauth.introspection_tokens.push(credential.clone());
-        let mcp_cfg = regwatch_mcp::McpConfig {
-            resource,
-            issuer: cfg.issuer.clone(),
-            introspection_endpoint: format!("{issuer}/introspect"),
-            introspection_token: credential,
-            ..Default::default()
-        };
-        mcp = Some((l, addr, mcp_cfg));
+        mcp = Some((l, addr, embedded_mcp(&mut config, addr)?));
     }
-    let api = match &opts.api {
-        Some((listen, token)) => {
-            let l = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("bind {listen}"))?;
+    let api = match (opts.api_listen, api_token) {
+        (Some(listen), Some(token)) => {
+            let l = bind(listen).await?;
             let a = l.local_addr()?;
-            Some((l, a, token.clone()))
+            Some((l, a, token))
         }
-        None => None,
+        _ => None,
     };
-    cfg.validate()?;
+    let cfg = config.authz;
+    RegwatchConfig::validate_authz(&cfg)?;
     let store = Store::connect(&cfg.database_url, 1)
         .await
         .context("open the authorization server's database")?;
     let mut state = AppState::try_new(cfg.clone(), store)?;
-    state.advisor = std::sync::Arc::new(advisor::LookalikeAdvisor::new(Default::default()));
+    state.advisor = Arc::new(advisor::LookalikeAdvisor::new(Default::default()));
     // The embedded pipeline: outbox (by cursor) → event store + detectors.
     let events: Arc<dyn regwatch_store::EventStore> = Arc::new(
         regwatch_store::sqlite::SqliteStore::open(&opts.data_dir.join("events.db"))
             .await
             .context("open the event store")?,
     );
-    opts.retention.validate()?;
-    let detector = regwatch_detect::Detector::new(opts.detect.clone())?;
-    let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
-        events.clone(),
-        detector,
-        None,
-    ));
+    let detector = regwatch_detect::Detector::new(config.detect)?;
+    let sink = Arc::new(StoreSink::new(events.clone(), detector, None));
     let api_state = match &api {
         Some((_, _, token)) => Some(regwatch_api::ApiState::new(events.clone(), token)?),
         None => None,
@@ -156,11 +128,7 @@ pub async fn up(
             let mut registry = prometheus_client::registry::Registry::default();
             registry.register_collector(Box::new(metrics::DetectorCollector(sink.clone())));
             registry.register_collector(Box::new(metrics::EmbeddedCollector(cursor.clone())));
-            let mut stop = metrics_stopped;
-            let (a, _) = metrics::serve(addr, registry, async move {
-                let _ = stop.changed().await;
-            })
-            .await?;
+            let (a, _) = metrics::serve(addr, registry, stopped(metrics_stopped)).await?;
             Some(a)
         }
         None => None,
@@ -175,22 +143,20 @@ pub async fn up(
     };
     ready(&endpoints);
 
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
-        let mut rx = tx.subscribe();
-        async move {
-            let _ = rx.recv().await;
-        }
-    };
+    let (stop_tx, servers_stop) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let outbox = state.store.clone();
     tasks.spawn(regwatch_authz::run(
         state,
         authz_listener,
-        stopped(&stop_tx),
+        stopped(servers_stop.clone()),
     ));
     if let (Some((l, _, _)), Some(api_state)) = (api, api_state) {
-        tasks.spawn(regwatch_api::run(api_state, l, stopped(&stop_tx)));
+        tasks.spawn(regwatch_api::run(
+            api_state,
+            l,
+            stopped(servers_stop.clone()),
+        ));
     }
     let (pipe_stop_tx, pipe_stop) = tokio::sync::watch::channel(false);
     let pipeline = tokio::spawn(regwatch_pipeline::embedded::run(
@@ -203,44 +169,28 @@ pub async fn up(
             move |c| cursor.store(c, std::sync::atomic::Ordering::Relaxed)
         },
     ));
-    let retention = {
-        let mut stop = pipe_stop.clone();
-        tokio::spawn(retention::run(
-            events.clone(),
-            opts.retention.clone(),
-            async move {
-                let _ = stop.changed().await;
-            },
-        ))
-    };
-    let sweeper = {
-        let (sink, mut stop) = (sink.clone(), pipe_stop);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = sink.sweep(chrono::Utc::now()).await {
-                            tracing::warn!(error = %e, "detector sweep failed");
-                        }
-                    }
-                    _ = stop.changed() => return,
-                }
-            }
-        })
-    };
+    let retention = tokio::spawn(regwatch_store::retention::run(
+        events.clone(),
+        config.retention,
+        stopped(pipe_stop.clone()),
+    ));
+    let sweeper = tokio::spawn(sweep_detectors(
+        sink.clone(),
+        SWEEP_EVERY,
+        stopped(pipe_stop),
+    ));
     if let Some((l, _, mcp_cfg)) = mcp {
-        tasks.spawn(regwatch_mcp::run(mcp_cfg, l, stopped(&stop_tx)));
+        tasks.spawn(regwatch_mcp::run(mcp_cfg, l, stopped(servers_stop.clone())));
     }
     tokio::select! {
         _ = shutdown => {}
         Some(res) = tasks.join_next() => {
-            let _ = stop_tx.send(());
+            let _ = stop_tx.send(true);
             res.context("server task")?.context("server")?;
             anyhow::bail!("a server stopped unexpectedly");
         }
     }
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
     let _ = pipe_stop_tx.send(true);
     let _ = metrics_stop.send(true);
     let _ = tokio::join!(pipeline, sweeper, retention);
@@ -248,4 +198,78 @@ pub async fn up(
         res.context("server task")?.context("server")?;
     }
     Ok(())
+}
+
+/// `[mcp]` for the MCP server `up` runs beside the authorization server, on
+/// `addr`: what the table leaves empty is derived (`resource` from `addr`,
+/// the issuer and introspection endpoint from `[authz]`, a fresh
+/// introspection credential), and the authorization server is told the
+/// resource and the credential, since one process holds both ends.
+fn embedded_mcp(
+    config: &mut RegwatchConfig,
+    addr: SocketAddr,
+) -> Result<regwatch_mcp::McpConfig, config::ConfigError> {
+    let (mut mcp, authz) = (config.mcp.clone(), &mut config.authz);
+    if mcp.resource.is_empty() {
+        mcp.resource = format!("http://{addr}/mcp");
+    }
+    if mcp.issuer.is_empty() {
+        mcp.issuer = authz.issuer.clone();
+    }
+    if mcp.introspection_endpoint.is_empty() {
+        let issuer = authz.issuer.trim_end_matches('/');
+        mcp.introspection_endpoint = format!("{issuer}/introspect");
+    }
+    if mcp.introspection_token.is_empty() {
+        mcp.introspection_token = regwatch_authz::secrets::new_token("rwi_");
+    }
+    RegwatchConfig::validate_mcp(&mcp)?;
+    let oauth = &mut authz.oauth;
+    if !oauth.resources.contains(&mcp.resource) {
+        oauth.resources.push(mcp.resource.clone());
+    }
+    if !oauth
+        .introspection_tokens
+        .contains(&mcp.introspection_token)
+    {
+        oauth
+            .introspection_tokens
+            .push(mcp.introspection_token.clone());
+    }
+    Ok(mcp)
+}
+
+/// How often the time-driven detectors (`dormant_client`) run.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the time-driven detectors every `every` until `stop` (both shapes).
+/// A failed sweep is logged and tried again at the next tick.
+pub async fn sweep_detectors(
+    sink: Arc<StoreSink>,
+    every: std::time::Duration,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = sink.sweep(chrono::Utc::now()).await {
+                    tracing::warn!(error = %e, "detector sweep failed");
+                }
+            }
+            _ = &mut stop => return,
+        }
+    }
+}
+
+/// Resolves once `rx` changes (the stop signal of a background task).
+pub(crate) async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.changed().await;
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind {addr}"))
 }

@@ -1,12 +1,19 @@
 //! `regwatch`: one binary, thin wiring over the service libraries.
 //!
-//! - `regwatch up`: the embedded shape in one process on SQLite (today the
-//!   authorization server; the MCP server, pipeline and API join it as
-//!   they land).
+//! - `regwatch up`: the embedded shape in one process on SQLite: the
+//!   authorization server, the embedded pipeline with the detectors and,
+//!   when asked, the MCP server, the API and the metrics listener.
 //! - `regwatch authz`: the authorization server alone, on the database the
-//!   configuration names (PostgreSQL for the scaled shape).
-//! - `regwatch migrate`: apply the authorization server's migrations.
+//!   configuration names (PostgreSQL for the scaled shape), with the outbox
+//!   relay when `[relay]` is set.
+//! - `regwatch pipeline`: Kafka → ClickHouse + detectors.
+//! - `regwatch api`: the read API on ClickHouse.
+//! - `regwatch migrate`: apply the migrations.
 //! - `regwatch schema`: print the event contract's JSON Schema.
+//!
+//! The configuration is loaded once, before the subcommand runs
+//! ([`regwatch::RegwatchConfig::load`]); each subcommand takes its tables
+//! from it.
 
 use std::net::SocketAddr;
 
@@ -18,6 +25,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use regwatch::RegwatchConfig;
 use regwatch_authz::{AppState, AuthzConfig, Store};
 
 #[derive(Parser)]
@@ -27,7 +35,7 @@ use regwatch_authz::{AppState, AuthzConfig, Store};
     about = "Watch and harden OAuth client registration for MCP servers"
 )]
 struct Cli {
-    /// TOML configuration file (`[authz]` table); `REGWATCH_AUTHZ__…` environment variables override it.
+    /// TOML configuration file (`[authz]`, `[mcp]`, `[relay]`, `[pipeline]`, `[store]`, `[detect]`, `[retention]`, `[api]`, `[sign_in]`); `REGWATCH_<TABLE>__<KEY>` environment variables override it.
     #[arg(long, global = true, env = "REGWATCH_CONFIG")]
     config: Option<PathBuf>,
     /// Log format.
@@ -53,7 +61,7 @@ enum Cmd {
         /// Admit Client ID Metadata Documents on loopback (development only).
         #[arg(long)]
         cimd_allow_loopback_dev: bool,
-        /// Serve the read API (/v1/events, /v1/alerts) here; needs REGWATCH_API_TOKEN.
+        /// Serve the read API (/v1/events, /v1/alerts) here; needs REGWATCH_API_TOKEN (`[api] token`).
         #[arg(long)]
         api_listen: Option<SocketAddr>,
         /// Serve Prometheus metrics (detector state, outbox cursor) at /metrics here.
@@ -77,7 +85,7 @@ enum Cmd {
         #[arg(long, default_value_t = 7)]
         rebuild_days: u32,
     },
-    /// Run the read API on ClickHouse (`[store]`); needs REGWATCH_API_TOKEN.
+    /// Run the read API on ClickHouse (`[store]`); needs REGWATCH_API_TOKEN (`[api] token`).
     Api {
         #[arg(long, default_value = "127.0.0.1:8600")]
         listen: SocketAddr,
@@ -133,7 +141,7 @@ async fn serve_authz(
     if cfg.issuer.is_empty() {
         cfg.issuer = format!("http://{addr}");
     }
-    cfg.validate()?;
+    RegwatchConfig::validate_authz(&cfg)?;
     let store = Store::connect(&cfg.database_url, cfg.database_max_connections)
         .await
         .context("open the authorization server's database")?;
@@ -191,8 +199,7 @@ async fn serve_authz(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    let cfg = AuthzConfig::load(cli.config.as_deref())?;
-    let scaled = regwatch::scaled::ScaledConfig::load(cli.config.as_deref())?;
+    let cfg = RegwatchConfig::load(cli.config.as_deref())?;
     match cli.cmd {
         Cmd::Up {
             data_dir,
@@ -202,24 +209,6 @@ async fn main() -> anyhow::Result<()> {
             api_listen,
             metrics_listen,
         } => {
-            let api = match api_listen {
-                Some(a) => {
-                    let t = std::env::var("REGWATCH_API_TOKEN")
-                        .map_err(|_| anyhow::anyhow!("--api-listen needs REGWATCH_API_TOKEN"))?;
-                    Some((a, t))
-                }
-                None => None,
-            };
-            let user = match (
-                std::env::var("REGWATCH_USER"),
-                std::env::var("REGWATCH_PASSWORD"),
-            ) {
-                (Ok(u), Ok(p)) if !u.is_empty() && !p.is_empty() => Some((u, p)),
-                (Ok(_), _) | (_, Ok(_)) => {
-                    anyhow::bail!("set both REGWATCH_USER and REGWATCH_PASSWORD, or neither")
-                }
-                _ => None,
-            };
             println!(
                 "regwatch up: embedded shape, data in {}",
                 data_dir.display()
@@ -228,11 +217,8 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 authz_listen,
                 mcp_listen,
-                api,
+                api_listen,
                 cimd_allow_loopback_dev,
-                user,
-                detect: scaled.detect.clone().unwrap_or_default(),
-                retention: scaled.retention.clone().unwrap_or_default(),
                 metrics_listen,
             };
             regwatch::up(
@@ -257,23 +243,23 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Authz {
             listen,
             metrics_listen,
-        } => serve_authz(cfg, scaled.relay.clone(), listen, metrics_listen).await,
+        } => serve_authz(cfg.authz, cfg.relay, listen, metrics_listen).await,
         Cmd::Pipeline {
             metrics_listen,
             rebuild_days,
         } => {
-            let pcfg = scaled
+            let pcfg = cfg
                 .pipeline
                 .clone()
                 .context("the [pipeline] table (brokers, group_id) is required")?;
-            let store = regwatch::scaled::clickhouse(scaled.store()?).await?;
+            let store = regwatch::scaled::clickhouse(cfg.require_store()?).await?;
             println!("regwatch pipeline: {} → ClickHouse", pcfg.brokers);
             regwatch::scaled::pipeline(
                 pcfg,
                 store,
                 regwatch::scaled::PipelineOptions {
-                    detect: scaled.detect.clone().unwrap_or_default(),
-                    retention: scaled.retention.clone().unwrap_or_default(),
+                    detect: cfg.detect,
+                    retention: cfg.retention,
                     metrics_listen,
                     rebuild_days,
                     ..Default::default()
@@ -283,10 +269,9 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Cmd::Api { listen } => {
-            let token =
-                std::env::var("REGWATCH_API_TOKEN").context("REGWATCH_API_TOKEN is required")?;
-            let store = regwatch::scaled::clickhouse(scaled.store()?).await?;
-            let state = regwatch_api::ApiState::new(store, &token)?;
+            let token = cfg.require_api_token()?;
+            let store = regwatch::scaled::clickhouse(cfg.require_store()?).await?;
+            let state = regwatch_api::ApiState::new(store, token)?;
             let l = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("bind {listen}"))?;
@@ -295,11 +280,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Migrate => {
-            Store::connect(&cfg.database_url, 1)
-                .await
-                .context("migrate")?;
-            println!("migrations applied to {}", redact(&cfg.database_url));
-            if let Some(s) = &scaled.store {
+            let url = &cfg.authz.database_url;
+            Store::connect(url, 1).await.context("migrate")?;
+            println!("migrations applied to {}", redact(url));
+            if let Some(s) = &cfg.store {
                 regwatch::scaled::clickhouse(s).await?;
                 println!(
                     "ClickHouse migrations applied to {}/{}",

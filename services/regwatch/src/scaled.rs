@@ -1,81 +1,15 @@
-//! The scaled shape's wiring: `regwatch authz` (with the outbox relay to
-//! Kafka), `regwatch pipeline` (Kafka → ClickHouse + detectors) and
-//! `regwatch api` (reads ClickHouse), each a separate process configured by
-//! the same file and environment.
+//! The scaled shape's wiring: `regwatch pipeline` (Kafka → ClickHouse +
+//! detectors) and the ClickHouse store that it and `regwatch api` open.
+//! `regwatch authz` (with the outbox relay to Kafka) is wired in `main`.
+//! Each is a separate process configured by the same file and environment
+//! ([`crate::RegwatchConfig`]).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use regwatch_store::EventStore;
-use serde::Deserialize;
-
-/// Where the scaled shape keeps events and alerts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// ClickHouse HTTP URL, e.g. `http://127.0.0.1:8123`.
-    pub clickhouse_url: String,
-    /// Database; created and migrated at start.
-    #[serde(default = "default_database")]
-    pub clickhouse_database: String,
-}
-
-fn default_database() -> String {
-    "regwatch".into()
-}
-
-/// The tables of the configuration file beside `[authz]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ScaledConfig {
-    /// `[relay]`: publish the authorization server's outbox to Kafka.
-    pub relay: Option<regwatch_relay::RelayConfig>,
-    /// `[pipeline]`: the Kafka consumer.
-    pub pipeline: Option<regwatch_pipeline::PipelineConfig>,
-    /// `[store]`: ClickHouse.
-    pub store: Option<StoreConfig>,
-    /// `[detect]`: thresholds, protected names, allowlists.
-    pub detect: Option<regwatch_detect::DetectConfig>,
-    /// `[retention]`: keep_days, check interval, export directory.
-    pub retention: Option<crate::retention::RetentionConfig>,
-}
-
-impl ScaledConfig {
-    /// The `[relay]`, `[pipeline]`, `[store]`, `[detect]` tables of `file`,
-    /// with `REGWATCH_<TABLE>__<KEY>` environment overrides.
-    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
-        use figment::providers::{Env, Format, Toml};
-        let mut fig = figment::Figment::new();
-        if let Some(f) = file {
-            fig = fig.merge(Toml::file(f));
-        }
-        let fig = fig.merge(Env::prefixed("REGWATCH_").split("__"));
-        fn table<T: serde::de::DeserializeOwned>(
-            fig: &figment::Figment,
-            name: &str,
-        ) -> anyhow::Result<Option<T>> {
-            if fig.find_value(name).is_err() {
-                return Ok(None);
-            }
-            fig.extract_inner(name)
-                .map(Some)
-                .map_err(|e| anyhow::anyhow!("[{name}]: {e}"))
-        }
-        Ok(ScaledConfig {
-            relay: table(&fig, "relay")?,
-            pipeline: table(&fig, "pipeline")?,
-            store: table(&fig, "store")?,
-            detect: table(&fig, "detect")?,
-            retention: table(&fig, "retention")?,
-        })
-    }
-
-    pub fn store(&self) -> anyhow::Result<&StoreConfig> {
-        self.store
-            .as_ref()
-            .context("the [store] table (clickhouse_url) is required for this command")
-    }
-}
+use regwatch_store::retention::RetentionConfig;
+use regwatch_store::{EventStore, StoreConfig};
 
 /// Open (and migrate) the ClickHouse store.
 pub async fn clickhouse(cfg: &StoreConfig) -> anyhow::Result<Arc<dyn regwatch_store::EventStore>> {
@@ -95,7 +29,7 @@ pub struct PipelineOptions {
     /// `[detect]`.
     pub detect: regwatch_detect::DetectConfig,
     /// `[retention]`.
-    pub retention: crate::retention::RetentionConfig,
+    pub retention: RetentionConfig,
     /// Serve `/metrics` here.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// At start, rebuild the detectors' state from the events of this many
@@ -112,7 +46,7 @@ impl Default for PipelineOptions {
             retention: Default::default(),
             metrics_listen: None,
             rebuild_days: 7,
-            sweep_every: std::time::Duration::from_secs(60),
+            sweep_every: crate::SWEEP_EVERY,
         }
     }
 }
@@ -126,7 +60,6 @@ pub async fn pipeline(
     opts: PipelineOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    opts.retention.validate()?;
     let detector = regwatch_detect::Detector::new(opts.detect)?;
     // Alerts go to regwatch.alerts.v1 too, after they are stored.
     let publisher: Arc<dyn regwatch_pipeline::analyze::AlertPublisher> =
@@ -155,32 +88,17 @@ pub async fn pipeline(
     }
     let pipeline = regwatch_pipeline::Pipeline::new(cfg, sink.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.changed().await;
-    };
-    let retention_task = tokio::spawn(crate::retention::run(
+    let stopped = crate::stopped;
+    let retention_task = tokio::spawn(regwatch_store::retention::run(
         store,
         opts.retention,
         stopped(stop_rx.clone()),
     ));
-    let sweeper = {
-        let (sink, stop) = (sink.clone(), stopped(stop_rx.clone()));
-        let every = opts.sweep_every;
-        tokio::spawn(async move {
-            tokio::pin!(stop);
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = sink.sweep(chrono::Utc::now()).await {
-                            tracing::warn!(error = %e, "detector sweep failed");
-                        }
-                    }
-                    _ = &mut stop => return,
-                }
-            }
-        })
-    };
+    let sweeper = tokio::spawn(crate::sweep_detectors(
+        sink.clone(),
+        opts.sweep_every,
+        stopped(stop_rx.clone()),
+    ));
     if let Some(addr) = opts.metrics_listen {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(crate::metrics::PipelineCollector(

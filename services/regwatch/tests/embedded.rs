@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use regwatch::{Endpoints, UpOptions};
+use regwatch::config::Secret;
+use regwatch::{Endpoints, RegwatchConfig, UpOptions};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "embedded-api-token-0123";
@@ -21,17 +22,17 @@ async fn start() -> (
         data_dir: dir.path().to_path_buf(),
         authz_listen: "127.0.0.1:0".parse().unwrap(),
         mcp_listen: None,
-        api: Some(("127.0.0.1:0".parse().unwrap(), TOKEN.into())),
+        api_listen: Some("127.0.0.1:0".parse().unwrap()),
         cimd_allow_loopback_dev: false,
-        user: Some(("alice".into(), "alice-password-123".into())),
-        detect: Default::default(),
-        retention: Default::default(),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut cfg = regwatch_authz::AuthzConfig::default();
-    cfg.rate_limit.per_minute = 0;
+    let mut cfg = RegwatchConfig::default();
+    cfg.authz.rate_limit.per_minute = 0;
+    cfg.api.token = Some(Secret::new(TOKEN));
+    cfg.sign_in.user = Some("alice".into());
+    cfg.sign_in.password = Some(Secret::new("alice-password-123"));
     tokio::spawn(async move {
         regwatch::up(
             opts,

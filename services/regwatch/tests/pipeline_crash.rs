@@ -189,7 +189,7 @@ async fn pipeline_killed_many_times_ends_exactly_once() {
     let db = format!("rw_crash_{}", uuid::Uuid::now_v7().simple());
     let group = format!("crash-{}", uuid::Uuid::now_v7().simple());
     // Create the database and tables once, so every process starts equal.
-    let store = regwatch::scaled::clickhouse(&regwatch::scaled::StoreConfig {
+    let store = regwatch::scaled::clickhouse(&regwatch_store::StoreConfig {
         clickhouse_url: ch.clone(),
         clickhouse_database: db.clone(),
     })

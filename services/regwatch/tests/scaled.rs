@@ -76,7 +76,7 @@ async fn registrations_reach_clickhouse_exactly_once_in_order() {
 
     // The pipeline into ClickHouse.
     let db = format!("rw_scaled_{}", uuid::Uuid::now_v7().simple());
-    let events = regwatch::scaled::clickhouse(&regwatch::scaled::StoreConfig {
+    let events = regwatch::scaled::clickhouse(&regwatch_store::StoreConfig {
         clickhouse_url: ch_url,
         clickhouse_database: db,
     })

@@ -258,7 +258,7 @@ async fn start_authz(brokers: &str) -> AuthzWithRelay {
 /// A fresh ClickHouse database for this test.
 async fn event_store(ch_url: &str) -> (Arc<dyn EventStore>, String) {
     let db = format!("rw_faults_{}", uuid::Uuid::now_v7().simple());
-    let events = regwatch::scaled::clickhouse(&regwatch::scaled::StoreConfig {
+    let events = regwatch::scaled::clickhouse(&regwatch_store::StoreConfig {
         clickhouse_url: ch_url.to_string(),
         clickhouse_database: db.clone(),
     })

@@ -20,7 +20,10 @@
 //! - [`sql`]: the `{{name}}` placeholder renderer shared with the chdb suite;
 //! - [`sqlite`]: the SQLite backend and its schema (`services/store/sqlite/`);
 //! - [`clickhouse`]: the ClickHouse backend, its migration runner and the
-//!   query files it runs (`schemas/clickhouse/`, `schemas/clickhouse/queries/`).
+//!   query files it runs (`schemas/clickhouse/`, `schemas/clickhouse/queries/`);
+//! - [`config`]: [`StoreConfig`], the `[store]` table (ClickHouse);
+//! - [`retention`]: the `[retention]` table, the periodic pass over
+//!   [`EventStore::apply_retention`] and its JSON Lines archive.
 //!
 //! Invariants every backend keeps (and the conformance suite checks):
 //! - **Idempotent on `event_id`.** Inserting a batch twice, or an event that
@@ -35,8 +38,10 @@
 //! - This crate holds no business rules: it stores what it is given.
 
 pub mod clickhouse;
+pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod retention;
 pub mod sql;
 pub mod sqlite;
 
@@ -47,6 +52,7 @@ use chrono::{DateTime, Utc};
 use regwatch_schemas::{ActorKind, Alert, AlertKind, AlertStatus, Envelope, EventType};
 use serde::{Deserialize, Serialize};
 
+pub use config::StoreConfig;
 pub use error::{Result, StoreError};
 
 /// The most rows one page may ask for.

@@ -1,6 +1,7 @@
-//! Retention, wired: every `check_interval_minutes` the running store drops
-//! the day partitions of events older than `keep_days`, after the export
-//! hook archived each one. Off unless `[retention] keep_days` is set.
+//! Retention as the running processes do it (`[retention]`): every
+//! `check_interval_minutes` the store drops the day partitions of events
+//! older than `keep_days` ([`EventStore::apply_retention`]), after the
+//! export hook archived each one. Off unless `keep_days` is set.
 //!
 //! The archive is one JSON Lines file per day (`events-YYYYMMDD.jsonl`, each
 //! line an envelope of the contract), written to a temporary name, fsynced
@@ -14,8 +15,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use regwatch_store::{EventStore, ExportHook, RetentionReport, StoreError};
 use serde::Deserialize;
+
+use crate::{EventStore, ExportHook, RetentionReport, StoreError};
 
 /// `[retention]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -41,16 +43,28 @@ impl Default for RetentionConfig {
     }
 }
 
+/// A `[retention]` value out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value for `retention.{key}`: {reason}")]
+pub struct RetentionConfigError {
+    /// The key under `[retention]`, e.g. `check_interval_minutes`.
+    pub key: &'static str,
+    pub reason: &'static str,
+}
+
 impl RetentionConfig {
-    /// Names the bad key.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// Check every value; the error names the bad key.
+    pub fn validate(&self) -> Result<(), RetentionConfigError> {
+        let bad = |key, reason| Err(RetentionConfigError { key, reason });
         if self.check_interval_minutes == 0 {
-            anyhow::bail!("[retention] check_interval_minutes: must be positive");
+            return bad("check_interval_minutes", "must be positive");
         }
-        if let Some(d) = &self.export_dir {
-            if d.as_os_str().is_empty() {
-                anyhow::bail!("[retention] export_dir: must not be empty");
-            }
+        if self
+            .export_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return bad("export_dir", "must not be empty");
         }
         Ok(())
     }
@@ -74,14 +88,14 @@ fn export_error(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 #[async_trait]
 impl ExportHook for JsonlExport {
-    async fn export_partition(&self, partition_id: &str) -> regwatch_store::Result<()> {
+    async fn export_partition(&self, partition_id: &str) -> crate::Result<()> {
         let day = NaiveDate::parse_from_str(partition_id, "%Y%m%d")
             .map_err(|e| export_error(&format!("partition {partition_id}"), e))?;
         let since: DateTime<Utc> =
             Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default());
         let until = since + chrono::Duration::days(1);
         let mut body = Vec::new();
-        regwatch_store::scan_events(self.store.as_ref(), since, until, |events| {
+        crate::scan_events(self.store.as_ref(), since, until, |events| {
             for e in events {
                 serde_json::to_writer(&mut body, e).map_err(|e| export_error("serialize", e))?;
                 body.push(b'\n');
@@ -113,7 +127,7 @@ pub async fn run_once(
     store: &Arc<dyn EventStore>,
     cfg: &RetentionConfig,
     now: DateTime<Utc>,
-) -> regwatch_store::Result<RetentionReport> {
+) -> crate::Result<RetentionReport> {
     if cfg.keep_days == 0 {
         return Ok(RetentionReport::default());
     }
@@ -124,7 +138,7 @@ pub async fn run_once(
         }
         None => {
             store
-                .apply_retention(cfg.keep_days, now, &regwatch_store::NoExport)
+                .apply_retention(cfg.keep_days, now, &crate::NoExport)
                 .await
         }
     }

@@ -1,16 +1,14 @@
-//! Retention as the running processes do it (`regwatch::retention`): old
+//! Retention as the running processes do it (`regwatch_store::retention`): old
 //! day partitions are archived as JSON Lines, then dropped; an archive that
 //! cannot be written drops nothing. On SQLite always, and on a real
 //! ClickHouse when `REGWATCH_TEST_CLICKHOUSE_URL` is set (required in CI).
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use regwatch::retention::{run_once, RetentionConfig};
 use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
+use regwatch_store::retention::{run_once, RetentionConfig};
 use regwatch_store::{EventStore, StoredEvent};
 
 fn event(at: chrono::DateTime<Utc>) -> Envelope {
@@ -108,17 +106,17 @@ async fn retention_on_sqlite() {
 
 #[tokio::test]
 async fn retention_on_clickhouse() {
-    let Some(url) = common::env_or_skip(
+    let Some(url) = regwatch_testkit::env_or_skip(
         "REGWATCH_TEST_CLICKHOUSE_URL",
         "deploy/local/clickhouse-up.sh DIR 8123 9000",
     ) else {
         return;
     };
-    let store = regwatch::scaled::clickhouse(&regwatch::scaled::StoreConfig {
-        clickhouse_url: url,
-        clickhouse_database: format!("rw_retention_{}", uuid::Uuid::now_v7().simple()),
-    })
+    let store = regwatch_store::clickhouse::ClickHouseStore::connect(
+        &url,
+        &format!("rw_retention_{}", uuid::Uuid::now_v7().simple()),
+    )
     .await
     .unwrap();
-    archives_then_drops(store).await;
+    archives_then_drops(Arc::new(store)).await;
 }
