@@ -108,7 +108,11 @@ pub async fn up(
         .await
         .context("open the authorization server's database")?;
     let mut state = AppState::try_new(cfg.clone(), store)?;
-    state.advisor = Arc::new(advisor::LookalikeAdvisor::new(Default::default()));
+    // The consent page warns of lookalikes of the protected names that
+    // `[detect.impersonation]` configures, as the pipeline alerts on them.
+    state.advisor = Arc::new(advisor::LookalikeAdvisor::new(
+        config.detect.impersonation.clone(),
+    ));
     // The embedded pipeline: outbox (by cursor) → event store + detectors.
     let events: Arc<dyn regwatch_store::EventStore> = Arc::new(
         regwatch_store::sqlite::SqliteStore::open(&opts.data_dir.join("events.db"))
