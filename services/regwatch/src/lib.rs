@@ -72,21 +72,7 @@ pub async fn up(
     };
     let authz_listener = bind(opts.authz_listen).await?;
     let authz_addr = authz_listener.local_addr()?;
-    let cfg = &mut config.authz;
-    cfg.database_url = format!("sqlite://{}", opts.data_dir.join("authz.db").display());
-    if cfg.issuer.is_empty() {
-        cfg.issuer = format!("http://{authz_addr}");
-    }
-    let signed_in = regwatch_authz::users::bootstrap(cfg, config.sign_in.given()?)
-        .map_err(|e| anyhow::anyhow!("hash password: {e}"))?;
-    match &signed_in.generated_password {
-        Some(password) => println!("sign-in user: {}  password: {password}  (generated; shown once; set REGWATCH_USER/REGWATCH_PASSWORD to choose)", signed_in.username),
-        None => println!("sign-in user: {} (from REGWATCH_USER)", signed_in.username),
-    }
-    cfg.cimd.fetch.allow_loopback_dev |= opts.cimd_allow_loopback_dev;
-    if cfg.cimd.fetch.allow_loopback_dev {
-        eprintln!("warning: loopback client metadata documents are admitted (development flag)");
-    }
+    embedded_authz(&mut config, &opts, authz_addr)?;
 
     let mut mcp = None;
     if let Some(listen) = opts.mcp_listen {
@@ -204,6 +190,32 @@ pub async fn up(
     Ok(())
 }
 
+/// `[authz]` for the embedded shape: its SQLite file in the data
+/// directory, the issuer derived from where it listens when unset, the
+/// sign-in user (printed once), the development CIMD flag.
+fn embedded_authz(
+    config: &mut RegwatchConfig,
+    opts: &UpOptions,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    let cfg = &mut config.authz;
+    cfg.database_url = format!("sqlite://{}", opts.data_dir.join("authz.db").display());
+    if cfg.issuer.is_empty() {
+        cfg.issuer = format!("http://{addr}");
+    }
+    let user = regwatch_authz::users::bootstrap(cfg, config.sign_in.given()?)
+        .map_err(|e| anyhow::anyhow!("hash password: {e}"))?;
+    match &user.generated_password {
+        Some(password) => println!("sign-in user: {}  password: {password}  (generated; shown once; set REGWATCH_USER/REGWATCH_PASSWORD to choose)", user.username),
+        None => println!("sign-in user: {} (from REGWATCH_USER)", user.username),
+    }
+    cfg.cimd.fetch.allow_loopback_dev |= opts.cimd_allow_loopback_dev;
+    if cfg.cimd.fetch.allow_loopback_dev {
+        eprintln!("warning: loopback client metadata documents are admitted (development flag)");
+    }
+    Ok(())
+}
+
 /// `[mcp]` for the MCP server `up` runs beside the authorization server, on
 /// `addr`: what the table leaves empty is derived (`resource` from `addr`,
 /// the issuer and introspection endpoint from `[authz]`, a fresh
@@ -268,7 +280,7 @@ pub async fn sweep_detectors(
 }
 
 /// Resolves once `rx` changes (the stop signal of a background task).
-pub(crate) async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+pub async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.changed().await;
 }
 

@@ -166,17 +166,11 @@ async fn serve_authz(
                 registry.register_collector(Box::new(regwatch::metrics::RelayCollector(
                     relay.metrics(),
                 )));
-                let mut stop = stop_rx.clone();
-                let (a, _) = regwatch::metrics::serve(addr, registry, async move {
-                    let _ = stop.changed().await;
-                })
-                .await?;
+                let stop = regwatch::stopped(stop_rx.clone());
+                let (a, _) = regwatch::metrics::serve(addr, registry, stop).await?;
                 println!("  metrics: http://{a}/metrics");
             }
-            let mut stop = stop_rx.clone();
-            Some(tokio::spawn(relay.run(async move {
-                let _ = stop.changed().await;
-            })))
+            Some(tokio::spawn(relay.run(regwatch::stopped(stop_rx.clone()))))
         }
         None => {
             eprintln!(
