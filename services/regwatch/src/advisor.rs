@@ -106,4 +106,29 @@ mod tests {
         );
         assert!(!warned("Acme Notes", "https://notes.acme.example/cb"));
     }
+
+    #[test]
+    fn configured_protected_names_are_warned_too() {
+        let cfg = ImpersonationConfig {
+            protected: vec![regwatch_detect::config::ProtectedName {
+                name: "Acme Notes".into(),
+                domains: vec!["acme.example".into()],
+                schemes: Vec::new(),
+                loopback_allowed: false,
+                match_as_word: false,
+            }],
+            ..Default::default()
+        };
+        let a = LookalikeAdvisor::new(cfg);
+        let warned = |n: &str, r: &str| {
+            a.warnings(&client(n, r), true)
+                .iter()
+                .any(|w| w.contains("impersonating Acme Notes"))
+        };
+        assert!(warned("Acme N0tes", "https://acme-notes.example.net/cb"));
+        assert!(
+            !warned("Acme Notes", "https://notes.acme.example/cb"),
+            "owned"
+        );
+    }
 }
