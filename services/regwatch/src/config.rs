@@ -150,6 +150,12 @@ pub enum ConfigError {
         reason: String,
         origin: String,
     },
+    /// A command needs a table the configuration does not have.
+    #[error("this command needs the `[{table}]` table ({keys})")]
+    MissingTable {
+        table: &'static str,
+        keys: &'static str,
+    },
     /// The file is missing or is not TOML.
     #[error("configuration file {path}: {reason}")]
     File { path: String, reason: String },
@@ -306,10 +312,19 @@ impl RegwatchConfig {
         })
     }
 
+    /// `[pipeline]`, for `regwatch pipeline`.
+    pub fn require_pipeline(&self) -> Result<&regwatch_pipeline::PipelineConfig, ConfigError> {
+        self.pipeline.as_ref().ok_or(ConfigError::MissingTable {
+            table: "pipeline",
+            keys: "brokers, group_id",
+        })
+    }
+
     /// `[store]`, for the commands that cannot run without it.
     pub fn require_store(&self) -> Result<&regwatch_store::StoreConfig, ConfigError> {
-        self.store.as_ref().ok_or_else(|| {
-            ConfigError::table("store", "store", "the table (clickhouse_url) is required")
+        self.store.as_ref().ok_or(ConfigError::MissingTable {
+            table: "store",
+            keys: "clickhouse_url",
         })
     }
 

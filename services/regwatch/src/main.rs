@@ -242,10 +242,7 @@ async fn main() -> anyhow::Result<()> {
             metrics_listen,
             rebuild_days,
         } => {
-            let pcfg = cfg
-                .pipeline
-                .clone()
-                .context("the [pipeline] table (brokers, group_id) is required")?;
+            let pcfg = cfg.require_pipeline()?.clone();
             let store = regwatch::scaled::clickhouse(cfg.require_store()?).await?;
             println!("regwatch pipeline: {} → ClickHouse", pcfg.brokers);
             regwatch::scaled::pipeline(
