@@ -64,6 +64,9 @@ pub async fn up(
     ready: impl FnOnce(&Endpoints),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // `load` validated a loaded configuration; one built in code is
+    // checked here.
+    config.validate()?;
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("create {}", opts.data_dir.display()))?;
     let api_token = match opts.api_listen {

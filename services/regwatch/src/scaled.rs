@@ -60,6 +60,7 @@ pub async fn pipeline(
     opts: PipelineOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    opts.retention.validate()?;
     let detector = regwatch_detect::Detector::new(opts.detect)?;
     // Alerts go to regwatch.alerts.v1 too, after they are stored.
     let publisher: Arc<dyn regwatch_pipeline::analyze::AlertPublisher> =
