@@ -15,9 +15,10 @@
 //!    `REGWATCH_USER` → `sign_in.user`, `REGWATCH_PASSWORD` →
 //!    `sign_in.password`.
 //!
-//! Every struct of every table refuses unknown keys, so a typo fails the
-//! start with the key's whole path (`unknown key `mcp.listn``) instead of
-//! silently keeping a default; a value of the wrong type or out of range
+//! Every struct of every table refuses unknown keys
+//! (`#[serde(deny_unknown_fields)]`; none uses `#[serde(flatten)]`, which
+//! would silently turn that off), so a typo fails the start with the key's
+//! whole path (`unknown key `mcp.listn``) instead of keeping a default; a value of the wrong type or out of range
 //! names its key too (`invalid value for `authz.limits.max_redirect_uris``).
 //! The values of each table are checked by the owning crate's `validate`:
 //! here at load for the tables that are complete in the file, and by the
