@@ -39,7 +39,9 @@ use serde::Deserialize;
 ///
 /// Room to grow: `[respond]` and `[siem]` will be fields of their crates'
 /// own config types, added here and to [`TABLES`].
-#[derive(Debug, Clone, Default, Deserialize)]
+///
+/// `Debug` shows every table with its secrets as `***` (see the impl).
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegwatchConfig {
     /// `[authz]`: the authorization server (`services/authz/src/config.rs`).
@@ -63,6 +65,51 @@ pub struct RegwatchConfig {
     pub api: ApiConfig,
     /// `[sign_in]`: the local user `regwatch up` creates.
     pub sign_in: SignInConfig,
+}
+
+// By hand: the service crates keep their tokens as plain strings (hashed
+// at start), so their derived `Debug` would print them; a copy with the
+// secrets masked is printed instead. `[mcp]` masks its own credential.
+impl fmt::Debug for RegwatchConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MASK: &str = "***";
+        let mask = |v: &mut String| {
+            if !v.is_empty() {
+                *v = MASK.into();
+            }
+        };
+        let mut authz = self.authz.clone();
+        mask(&mut authz.admin_token);
+        authz.policy.initial_access_tokens.iter_mut().for_each(mask);
+        authz.oauth.introspection_tokens.iter_mut().for_each(mask);
+        // librdkafka properties may carry SASL or TLS key passwords.
+        let mask_kafka = |props: &mut std::collections::BTreeMap<String, String>| {
+            for (k, v) in props.iter_mut() {
+                if k.contains("password") || k.contains("secret") {
+                    *v = MASK.into();
+                }
+            }
+        };
+        let mut relay = self.relay.clone();
+        if let Some(r) = &mut relay {
+            mask_kafka(&mut r.librdkafka);
+        }
+        let mut pipeline = self.pipeline.clone();
+        if let Some(p) = &mut pipeline {
+            mask_kafka(&mut p.librdkafka);
+        }
+        f.debug_struct("RegwatchConfig")
+            .field("authz", &authz)
+            .field("mcp", &self.mcp)
+            .field("relay", &relay)
+            .field("pipeline", &pipeline)
+            .field("store", &self.store)
+            .field("detect", &self.detect)
+            .field("retention", &self.retention)
+            .field("api", &self.api)
+            .field("sign_in", &self.sign_in)
+            .finish()
+    }
 }
 
 /// The tables [`RegwatchConfig`] reads, as they are spelled in the file.

@@ -225,11 +225,42 @@ password = "alice-password"
 
 #[test]
 fn secrets_are_not_in_debug_output() {
-    let c = load("[api]\ntoken = \"api-token-0123456789\"\n[sign_in]\nuser = \"alice\"\npassword = \"alice-password\"\n").unwrap();
+    let c = load(
+        r#"
+[authz]
+admin_token = "admin-token-0123456789"
+[authz.policy]
+initial_access_tokens = ["initial-token-0123456789"]
+[authz.oauth]
+introspection_tokens = ["introspect-token-0123456789"]
+[mcp]
+introspection_token = "mcp-credential-0123456789"
+[relay.librdkafka]
+"sasl.password" = "kafka-password-relay"
+[pipeline.librdkafka]
+"ssl.key.password" = "kafka-password-pipeline"
+[api]
+token = "api-token-0123456789"
+[sign_in]
+user = "alice"
+password = "alice-password"
+"#,
+    )
+    .unwrap();
     let shown = format!("{c:?}");
-    assert!(!shown.contains("api-token-0123456789"), "{shown}");
-    assert!(!shown.contains("alice-password"), "{shown}");
-    assert!(shown.contains("***"), "{shown}");
+    for secret in [
+        "admin-token-0123456789",
+        "initial-token-0123456789",
+        "introspect-token-0123456789",
+        "mcp-credential-0123456789",
+        "kafka-password-relay",
+        "kafka-password-pipeline",
+        "api-token-0123456789",
+        "alice-password",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("***") && shown.contains("alice"), "{shown}");
 }
 
 /// `regwatch up` honours `[mcp]`: the MCP server it runs publishes the
