@@ -140,7 +140,7 @@ pub async fn up(
     );
     opts.retention.validate()?;
     let detector = regwatch_detect::Detector::new(opts.detect.clone())?;
-    let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
+    let sink = Arc::new(regwatch_pipeline::store_detect::StoreAndDetect::new(
         events.clone(),
         detector,
         None,
@@ -183,7 +183,7 @@ pub async fn up(
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let outbox = state.store.clone();
+    let outbox = state.store.outbox();
     tasks.spawn(regwatch_authz::run(
         state,
         authz_listener,
