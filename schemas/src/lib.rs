@@ -7,6 +7,10 @@
 //!
 //! Layout:
 //! - [`event`]: `Envelope` and the typed `data` of every event type.
+//! - [`wire`]: [`WireEvent`], an envelope with the JSON it was read from,
+//!   so each hop parses an event once.
+//! - [`routing`]: the Kafka record key ([`partition_key`]) and the lenient
+//!   [`EventHead`] a relay reads it from.
 //! - [`alert`]: what detectors publish.
 //! - [`metadata`]: the one list of client metadata fields (RFC 7591 §2).
 //! - [`time`]: the millisecond RFC 3339 timestamp format.
@@ -16,13 +20,17 @@
 pub mod alert;
 pub mod event;
 pub mod metadata;
+pub mod routing;
 pub mod time;
+pub mod wire;
 
 pub use alert::{Alert, AlertKind, AlertStatus, Severity};
 pub use event::*;
 pub use metadata::CLIENT_METADATA_FIELDS;
+pub use routing::{partition_key, EventHead};
+pub use wire::{NotAnEnvelope, WireEvent};
 
-/// Events, keyed by client_id (per-client order).
+/// Events, keyed by [`partition_key`] (per-client order).
 pub const EVENTS_TOPIC: &str = "regwatch.events.v1";
 /// Records the pipeline could not accept, with the reason and position.
 pub const DLQ_TOPIC: &str = "regwatch.dlq.v1";

@@ -7,7 +7,9 @@
 //! time. The API reads; it never writes events.
 //!
 //! Layout: [`router`] builds the routes over an [`ApiState`]; [`run`]
-//! serves them on a bound listener until shutdown.
+//! serves them on a bound listener until shutdown. The response bodies
+//! ([`EventsResponse`], [`AlertsResponse`]) are this crate's wire shapes,
+//! built from the store's pages.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,12 +20,48 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use regwatch_schemas::{AlertKind, AlertStatus, EventType};
-use regwatch_store::{AlertQuery, EventQuery, EventStore, StoreError};
-use serde::Deserialize;
+use regwatch_schemas::{Alert, AlertKind, AlertStatus, Envelope, EventType};
+use regwatch_store::{AlertPage, AlertQuery, EventPage, EventQuery, EventStore, StoreError};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+/// The body of `GET /v1/events`: `{"events":[…],"next_cursor":…}`, each
+/// event in the contract's envelope shape. `next_cursor` is `null` on the
+/// last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventsResponse {
+    pub events: Vec<Envelope>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<EventPage> for EventsResponse {
+    fn from(page: EventPage) -> Self {
+        EventsResponse {
+            events: page.events,
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// The body of `GET /v1/alerts`: `{"alerts":[…],"next_cursor":…}`. A page
+/// may hold fewer alerts than asked while `next_cursor` is set; only `null`
+/// means the end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsResponse {
+    pub alerts: Vec<Alert>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<AlertPage> for AlertsResponse {
+    fn from(page: AlertPage) -> Self {
+        AlertsResponse {
+            alerts: page.alerts,
+            next_cursor: page.next_cursor,
+        }
+    }
+}
 
 /// Shared state: the store and the hash of the bearer token.
 #[derive(Clone)]
@@ -211,7 +249,8 @@ async fn events(
         limit: limit(p.limit)?,
         cursor: short(p.cursor, "cursor")?,
     };
-    Ok(Json(st.store.query_events(&query).await?).into_response())
+    let page = st.store.query_events(&query).await?;
+    Ok(Json(EventsResponse::from(page)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -253,7 +292,8 @@ async fn alerts(
         limit: limit(p.limit)?,
         cursor: short(p.cursor, "cursor")?,
     };
-    Ok(Json(st.store.query_alerts(&query).await?).into_response())
+    let page = st.store.query_alerts(&query).await?;
+    Ok(Json(AlertsResponse::from(page)).into_response())
 }
 
 async fn ready(State(st): State<ApiState>) -> Response {
@@ -267,5 +307,41 @@ async fn ready(State(st): State<ApiState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regwatch_schemas::{Actor, ClientDeleted, EventPayload};
+
+    /// The response bodies' JSON, built from the store's pages (what the
+    /// store's conformance suite used to check on the store's own types).
+    #[test]
+    fn page_bodies_are_the_documented_json() {
+        let e = Envelope::new(
+            "https://as.example.com",
+            Actor::admin("ops"),
+            EventPayload::ClientDeleted(ClientDeleted {
+                reason: "admin".into(),
+                tokens_revoked: 0,
+            }),
+            Utc::now(),
+        );
+        let body = EventsResponse::from(EventPage {
+            events: vec![e.clone()],
+            next_cursor: Some("c1".into()),
+        });
+        let json = serde_json::to_value(&body).expect("json");
+        assert_eq!(json["events"].as_array().map(|a| a.len()), Some(1));
+        assert_eq!(json["events"][0]["event_id"], e.event_id.to_string());
+        assert_eq!(json["events"][0]["event_type"], "client.deleted");
+        assert_eq!(json["next_cursor"], "c1");
+        let last = serde_json::to_value(AlertsResponse::from(AlertPage {
+            alerts: vec![],
+            next_cursor: None,
+        }))
+        .expect("json");
+        assert_eq!(last, json!({"alerts": [], "next_cursor": null}));
     }
 }

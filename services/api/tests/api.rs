@@ -10,9 +10,9 @@ use http_body_util::BodyExt;
 use regwatch_api::{router, ApiState};
 use regwatch_schemas::{
     Actor, ClientDeleted, ClientMetadata, ClientRegistered, Envelope, EventPayload,
-    RegistrationMethod,
+    RegistrationMethod, WireEvent,
 };
-use regwatch_store::{EventStore, StoredEvent};
+use regwatch_store::EventStore;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -37,7 +37,7 @@ async fn stores() -> Vec<(&'static str, Arc<dyn EventStore>, Option<tempfile::Te
     v
 }
 
-fn event(i: i64, client: &str, deleted: bool) -> StoredEvent {
+fn event(i: i64, client: &str, deleted: bool) -> WireEvent {
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap() + Duration::seconds(i);
     let payload = if deleted {
         EventPayload::ClientDeleted(ClientDeleted {
@@ -58,7 +58,7 @@ fn event(i: i64, client: &str, deleted: bool) -> StoredEvent {
     };
     let mut e = Envelope::new("https://as.example", Actor::client(client), payload, at);
     e.client_id = Some(client.into());
-    StoredEvent::from_envelope(e).unwrap()
+    WireEvent::from_envelope(e).unwrap()
 }
 
 async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -82,7 +82,7 @@ async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode,
 #[tokio::test]
 async fn events_are_filtered_and_paged_exactly_once() {
     for (name, store, _dir) in stores().await {
-        let batch: Vec<StoredEvent> = (0..25)
+        let batch: Vec<WireEvent> = (0..25)
             .map(|i| event(i, if i % 2 == 0 { "even" } else { "odd" }, i == 24))
             .collect();
         store.insert_events(&batch).await.unwrap();
@@ -108,7 +108,7 @@ async fn events_are_filtered_and_paged_exactly_once() {
         }
         let expected: Vec<String> = batch
             .iter()
-            .map(|e| e.envelope.event_id.to_string())
+            .map(|e| e.envelope().event_id.to_string())
             .collect();
         assert_eq!(seen, expected, "{name}: every event once, in order");
 

@@ -237,7 +237,8 @@ async fn no_secret_or_token_in_events_or_logs() {
     let outbox_raw: Vec<String> = h
         .state
         .store
-        .outbox_after(0, 1000)
+        .outbox()
+        .after(0, 1000)
         .await
         .unwrap()
         .into_iter()

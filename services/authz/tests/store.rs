@@ -76,7 +76,7 @@ async fn group_commit_isolates_a_bad_registration() {
         assert_eq!(failed, 1);
         assert_eq!(h.clients().await, 200, "{}", h.name);
         assert_eq!(
-            store.outbox_count().await.unwrap(),
+            store.outbox().count().await.unwrap(),
             200,
             "one event per stored client, none for the failure"
         );
@@ -91,24 +91,25 @@ async fn outbox_cursor_and_publication() {
             let (row, ev) = client(&format!("k{i}"));
             store.insert_client(&row, &ev).await.unwrap();
         }
-        let all = store.outbox_after(0, 100).await.unwrap();
+        let all = store.outbox().after(0, 100).await.unwrap();
         assert_eq!(all.len(), 5);
         assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
-        let tail = store.outbox_after(all[2].seq, 100).await.unwrap();
+        let tail = store.outbox().after(all[2].seq, 100).await.unwrap();
         assert_eq!(
             tail.iter()
                 .map(|r| r.client_id.clone().unwrap())
                 .collect::<Vec<_>>(),
             vec!["k3", "k4"]
         );
-        assert_eq!(store.outbox_backlog().await.unwrap(), 5);
+        assert_eq!(store.outbox().backlog().await.unwrap(), 5);
         store
+            .outbox()
             .mark_published(&[all[0].seq, all[1].seq], Utc::now().timestamp_millis())
             .await
             .unwrap();
-        assert_eq!(store.outbox_backlog().await.unwrap(), 3);
+        assert_eq!(store.outbox().backlog().await.unwrap(), 3);
         assert_eq!(
-            store.outbox_unpublished(10).await.unwrap()[0].seq,
+            store.outbox().unpublished(10).await.unwrap()[0].seq,
             all[2].seq
         );
     }

@@ -10,7 +10,8 @@
 //! - `BENCH_N` (events, default 300000), `BENCH_DIR` (scratch directory for
 //!   the SQLite files), `BENCH_PHASES` (comma list to run a subset:
 //!   `consume,chraw,chstore,pipe,pipedetect,rebuild,embedded`; default
-//!   all).
+//!   all). Without a Kafka phase nothing is produced and no broker is
+//!   needed: `BENCH_PHASES=embedded` runs on the SQLite files alone.
 //!
 //! CPU is the process's own user+system time (`/proc/self/stat`), so
 //! "events per core" = events / CPU-seconds of this process. Broker and
@@ -33,10 +34,12 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use regwatch_detect_corpus::Rng;
-use regwatch_pipeline::{EventSink, PipelineConfig, SinkError, SinkEvent};
+use regwatch_outbox::Outbox;
+use regwatch_pipeline::store_detect::StoreAndDetect;
+use regwatch_pipeline::{EventSink, PipelineConfig, SinkError};
 use regwatch_schemas::event::*;
-use regwatch_schemas::Envelope;
-use regwatch_store::{EventStore, StoredEvent};
+use regwatch_schemas::{Envelope, WireEvent};
+use regwatch_store::EventStore;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -277,14 +280,15 @@ fn generate(n: usize) -> Vec<(String, String)> {
 // ---------------------------------------------------------------- sinks
 
 /// Detection off: the pipeline's sink reduced to the store write
-/// (`analyze::store_batch`, what `StoreSink` writes with, without the
-/// detector).
+/// (`EventStore::insert_events`, what `StoreAndDetect` writes with, without
+/// the detector).
 struct ThinSink(Arc<dyn EventStore>);
 
 #[async_trait]
 impl EventSink for ThinSink {
-    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
-        regwatch_pipeline::analyze::store_batch(self.0.as_ref(), batch)
+    async fn write(&self, batch: &[WireEvent]) -> Result<(), SinkError> {
+        self.0
+            .insert_events(batch)
             .await
             .map(|_| ())
             .map_err(|e| SinkError::Unavailable(e.to_string()))
@@ -294,7 +298,7 @@ impl EventSink for ThinSink {
 fn detector_sink(store: Arc<dyn EventStore>) -> Arc<dyn EventSink> {
     let det = regwatch_detect::Detector::new(regwatch_detect::DetectConfig::default())
         .expect("default detector config");
-    Arc::new(regwatch_pipeline::analyze::StoreSink::new(store, det, None))
+    Arc::new(StoreAndDetect::new(store, det, None))
 }
 
 // ---------------------------------------------------------------- kafka
@@ -580,14 +584,11 @@ async fn ch_raw_ceiling(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row,
     ))
 }
 
-/// The generated events as the store takes them.
-fn stored_events(parsed: &[(Envelope, String)]) -> Vec<StoredEvent> {
+/// The generated events as the store takes them (parsed here, untimed).
+fn stored_events(parsed: &[(Envelope, String)]) -> Vec<WireEvent> {
     parsed
         .iter()
-        .map(|(e, raw)| StoredEvent {
-            envelope: e.clone(),
-            raw: raw.clone(),
-        })
+        .map(|(_, raw)| WireEvent::parse(raw.clone()).expect("generated events parse"))
         .collect()
 }
 
@@ -612,7 +613,7 @@ async fn ch_store_only(env: &Env, parsed: &[(Envelope, String)]) -> Result<Row, 
 }
 
 /// Ceiling: `scan_events` over every stored event (batches read and
-/// decoded, nothing done with them); then `StoreSink::rebuild` over the
+/// decoded, nothing done with them); then `StoreAndDetect::rebuild` over the
 /// same range into an empty detector. Reuses the detectors-on pipeline's
 /// database when that phase ran, otherwise loads the events first.
 async fn rebuild_from_store(
@@ -649,7 +650,7 @@ async fn rebuild_from_store(
     );
 
     let det = regwatch_detect::Detector::new(regwatch_detect::DetectConfig::default())?;
-    let sink = regwatch_pipeline::analyze::StoreSink::new(store, det, None);
+    let sink = StoreAndDetect::new(store, det, None);
     let a = env.snap();
     let read = sink.rebuild(since, until).await?;
     let b = env.snap();
@@ -659,7 +660,7 @@ async fn rebuild_from_store(
     let stats = sink.detector_stats();
     println!("\nrebuild: {read} events, detector state afterwards {stats:?}");
     let rebuild = Row::new(
-        "StoreSink::rebuild (scan + every detector observes)",
+        "StoreAndDetect::rebuild (scan + every detector observes)",
         n,
         a,
         None,
@@ -673,39 +674,56 @@ async fn rebuild_from_store(
 async fn fill_outbox(
     dir: &std::path::Path,
     parsed: &[(Envelope, String)],
-) -> Result<(regwatch_authz::Store, i64, f64), BoxError> {
-    let store =
-        regwatch_authz::Store::connect(&format!("sqlite://{}", dir.join("authz.db").display()), 1)
-            .await?;
+) -> Result<(Outbox, i64, f64), BoxError> {
+    let pool = authz_like_sqlite(&dir.join("authz.db")).await?;
+    regwatch_outbox::create_table(&pool).await?;
     let t = Instant::now();
     for chunk in parsed.chunks(10_000) {
-        let mut tx = store.pool().begin().await?;
+        let mut tx = pool.begin().await?;
         for (e, _) in chunk {
-            regwatch_authz::Store::put_event(&mut tx, e).await?;
+            regwatch_outbox::append(&mut tx, e).await?;
         }
         tx.commit().await?;
     }
     let secs = t.elapsed().as_secs_f64();
-    let n = store.outbox_count().await?;
+    let outbox = Outbox::new(pool);
+    let n = outbox.count().await?;
     if n != parsed.len() as i64 {
         return Err(format!("outbox holds {n}, expected {}", parsed.len()).into());
     }
     // seq is AUTOINCREMENT from 1.
-    Ok((store, n, secs))
+    Ok((outbox, n, secs))
+}
+
+/// A pool on `path` set up as the authorization server's store sets up its
+/// SQLite database (one connection, WAL, `synchronous=NORMAL`), so the
+/// outbox is read as `regwatch up` reads it.
+async fn authz_like_sqlite(path: &std::path::Path) -> Result<sqlx::AnyPool, BoxError> {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode=WAL").await?;
+                conn.execute("PRAGMA synchronous=NORMAL").await?;
+                conn.execute("PRAGMA busy_timeout=5000").await?;
+                Ok(())
+            })
+        })
+        .connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await?;
+    Ok(pool)
 }
 
 /// Ceiling: read the outbox by cursor (the same query, 1000 rows a page)
 /// and parse every payload, nothing else.
-async fn outbox_ceiling(
-    env: &Env,
-    outbox: &regwatch_authz::Store,
-    n: usize,
-) -> Result<Row, BoxError> {
+async fn outbox_ceiling(env: &Env, outbox: &Outbox, n: usize) -> Result<Row, BoxError> {
     let a = env.snap();
     let mut cursor = 0i64;
     let mut ok = 0usize;
     loop {
-        let rows = outbox.outbox_after(cursor, 1000).await?;
+        let rows = outbox.after(cursor, 1000).await?;
         let Some(last) = rows.last() else { break };
         cursor = last.seq;
         for r in &rows {
@@ -719,7 +737,7 @@ async fn outbox_ceiling(
         return Err(format!("outbox ceiling parsed {ok} of {n}").into());
     }
     Ok(Row::new(
-        "ceiling: outbox read (outbox_after, 1000/page) + serde_json parse",
+        "ceiling: outbox read (Outbox::after, 1000/page) + serde_json parse",
         n as u64,
         a,
         None,
@@ -730,7 +748,7 @@ async fn outbox_ceiling(
 async fn run_embedded(
     env: &Env,
     name: &str,
-    outbox: &regwatch_authz::Store,
+    outbox: &Outbox,
     last_seq: i64,
     sink: Arc<dyn EventSink>,
     n: usize,
@@ -830,83 +848,87 @@ async fn main_async() -> Result<(), BoxError> {
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
 
-    // (a) Kafka → ClickHouse.
-    create_topics(&env.brokers).await?;
-    let produced = produce(&env, &events)?;
-    eprintln!("produced {n} in {:.1}s", produced.wall);
-    let mut kafka_rows: Vec<Row> = Vec::new();
-    if on("consume") {
-        kafka_rows.push(consume_ceiling(&env, n).await?);
-        eprintln!("consume ceiling done");
-    }
-    if on("chraw") {
-        kafka_rows.push(ch_raw_ceiling(&env, &parsed).await?);
-        eprintln!("clickhouse raw insert done");
-    }
-    if on("chstore") {
-        kafka_rows.push(ch_store_only(&env, &parsed).await?);
-        eprintln!("clickhouse store insert done");
-    }
-    if on("pipe") {
-        let store = ch_store(&env, "rwbench_pipe").await?;
-        let r = run_pipeline(
-            &env,
-            "pipeline: Kafka → ClickHouse, detection off (ThinSink → insert_events)",
-            n,
-            Arc::new(ThinSink(store.clone())),
-        )
-        .await?;
-        ch_count(&store, n, "pipeline").await?;
-        kafka_rows.push(r);
-        eprintln!("pipeline (detection off) done");
-    }
-    if on("pipedetect") {
-        let store = ch_store(&env, "rwbench_pipe_detect").await?;
-        let r = run_pipeline(
-            &env,
-            "pipeline: Kafka → ClickHouse, detectors on (StoreSink)",
-            n,
-            detector_sink(store.clone()),
-        )
-        .await?;
-        ch_count(&store, n, "pipeline with detectors").await?;
-        kafka_rows.push(r);
-        eprintln!("pipeline (detectors on) done");
-    }
-    let consume = kafka_rows
-        .iter()
-        .find(|r| r.name.starts_with("ceiling: rdkafka"));
-    let mut refs: Vec<&Row> = vec![&produced];
-    refs.extend(kafka_rows.iter());
-    print_table(
-        "(a) Kafka (tansu, 3 partitions) → ClickHouse 18.16",
-        &refs,
-        consume,
-    );
-    let chraw = kafka_rows
-        .iter()
-        .find(|r| r.name.starts_with("ceiling: ClickHouse"));
-    for r in kafka_rows.iter().filter(|r| r.name.starts_with("pipeline")) {
-        if let Some(c) = chraw {
-            println!(
-                "- {}: {:.2}× the ClickHouse-insert-only ceiling in wall events/s, {:.2}× in events per CPU-second of all processes",
-                r.name,
-                r.rate() / c.rate(),
-                r.per_core_all() / c.per_core_all()
-            );
+    // (a) Kafka → ClickHouse. Skipped (no broker needed) when only the
+    // embedded or rebuild phases are asked for.
+    let kafka_phases = ["consume", "chraw", "chstore", "pipe", "pipedetect"];
+    if kafka_phases.iter().any(|p| on(p)) {
+        create_topics(&env.brokers).await?;
+        let produced = produce(&env, &events)?;
+        eprintln!("produced {n} in {:.1}s", produced.wall);
+        let mut kafka_rows: Vec<Row> = Vec::new();
+        if on("consume") {
+            kafka_rows.push(consume_ceiling(&env, n).await?);
+            eprintln!("consume ceiling done");
         }
-        if let Some(c) = consume {
-            println!(
-                "- {}: {:.2}× the consume+parse ceiling in wall events/s, {:.2}× per core of the bench process",
-                r.name,
-                r.rate() / c.rate(),
-                r.per_core() / c.per_core()
-            );
+        if on("chraw") {
+            kafka_rows.push(ch_raw_ceiling(&env, &parsed).await?);
+            eprintln!("clickhouse raw insert done");
+        }
+        if on("chstore") {
+            kafka_rows.push(ch_store_only(&env, &parsed).await?);
+            eprintln!("clickhouse store insert done");
+        }
+        if on("pipe") {
+            let store = ch_store(&env, "rwbench_pipe").await?;
+            let r = run_pipeline(
+                &env,
+                "pipeline: Kafka → ClickHouse, detection off (ThinSink → insert_events)",
+                n,
+                Arc::new(ThinSink(store.clone())),
+            )
+            .await?;
+            ch_count(&store, n, "pipeline").await?;
+            kafka_rows.push(r);
+            eprintln!("pipeline (detection off) done");
+        }
+        if on("pipedetect") {
+            let store = ch_store(&env, "rwbench_pipe_detect").await?;
+            let r = run_pipeline(
+                &env,
+                "pipeline: Kafka → ClickHouse, detectors on (StoreAndDetect)",
+                n,
+                detector_sink(store.clone()),
+            )
+            .await?;
+            ch_count(&store, n, "pipeline with detectors").await?;
+            kafka_rows.push(r);
+            eprintln!("pipeline (detectors on) done");
+        }
+        let consume = kafka_rows
+            .iter()
+            .find(|r| r.name.starts_with("ceiling: rdkafka"));
+        let mut refs: Vec<&Row> = vec![&produced];
+        refs.extend(kafka_rows.iter());
+        print_table(
+            "(a) Kafka (tansu, 3 partitions) → ClickHouse 18.16",
+            &refs,
+            consume,
+        );
+        let chraw = kafka_rows
+            .iter()
+            .find(|r| r.name.starts_with("ceiling: ClickHouse"));
+        for r in kafka_rows.iter().filter(|r| r.name.starts_with("pipeline")) {
+            if let Some(c) = chraw {
+                println!(
+                    "- {}: {:.2}× the ClickHouse-insert-only ceiling in wall events/s, {:.2}× in events per CPU-second of all processes",
+                    r.name,
+                    r.rate() / c.rate(),
+                    r.per_core_all() / c.per_core_all()
+                );
+            }
+            if let Some(c) = consume {
+                println!(
+                    "- {}: {:.2}× the consume+parse ceiling in wall events/s, {:.2}× per core of the bench process",
+                    r.name,
+                    r.rate() / c.rate(),
+                    r.per_core() / c.per_core()
+                );
+            }
         }
     }
 
     // (c) Start-up: the scaled pipeline rebuilds its detectors' state from
-    // the store before it consumes (`StoreSink::rebuild`).
+    // the store before it consumes (`StoreAndDetect::rebuild`).
     if on("rebuild") {
         let (scan, rebuild) = rebuild_from_store(&env, &parsed).await?;
         print_table(
@@ -941,7 +963,7 @@ async fn main_async() -> Result<(), BoxError> {
         );
         let det = run_embedded(
             &env,
-            "embedded: outbox → SQLite, detectors on (StoreSink)",
+            "embedded: outbox → SQLite, detectors on (StoreAndDetect)",
             &outbox,
             last_seq,
             detector_sink(det_store.clone()),

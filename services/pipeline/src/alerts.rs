@@ -12,8 +12,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use regwatch_schemas::Alert;
 
-use crate::analyze::AlertPublisher;
 use crate::sink::SinkError;
+use crate::store_detect::AlertPublisher;
 
 pub struct KafkaAlertPublisher {
     producer: FutureProducer,

@@ -26,9 +26,10 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::config::PipelineConfig;
-use crate::sink::{EventSink, SinkEvent};
+use crate::sink::EventSink;
 use crate::validate::{validate, RejectReason, Rejection};
 use crate::PipelineError;
+use regwatch_schemas::WireEvent;
 
 /// Largest value written to the dead-letter topic; a longer original is
 /// truncated (and says so in a header) so the dead-letter write itself
@@ -100,8 +101,12 @@ impl PipelineMetrics {
 /// The in-flight batch: everything read but not yet committed.
 #[derive(Debug, Default)]
 struct Batch {
-    events: Vec<SinkEvent>,
-    /// Sum of the raw values, for the byte bound.
+    /// The valid events, in the order read: what the sink writes.
+    events: Vec<WireEvent>,
+    /// `(partition, offset)` of `events[i]`, for dead-lettering an event
+    /// the sink refuses and for taking a revoked partition's events out.
+    read_at: Vec<(i32, i64)>,
+    /// Sum of the events' JSON lengths, for the byte bound.
     bytes: usize,
     /// Per partition, the offset to commit once this batch is durable: one
     /// past the last record taken from it (valid or dead-lettered). Records
@@ -122,16 +127,38 @@ impl Batch {
         self.started.get_or_insert_with(Instant::now);
     }
 
+    /// A valid event read at `(partition, offset)`.
+    fn push(&mut self, event: WireEvent, partition: i32, offset: i64) {
+        self.bytes += event.json().len();
+        self.events.push(event);
+        self.read_at.push((partition, offset));
+        self.note(partition, offset);
+    }
+
+    /// Put `newer` (read while this batch was out) after this batch.
+    fn append(&mut self, newer: Batch) {
+        self.events.extend(newer.events);
+        self.read_at.extend(newer.read_at);
+        self.bytes += newer.bytes;
+        self.next_offsets.extend(newer.next_offsets);
+    }
+
     /// Remove and return what belongs to `partitions`.
     fn take_partitions(&mut self, partitions: &BTreeSet<i32>) -> Batch {
         let mut out = Batch::default();
-        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.events)
-            .into_iter()
-            .partition(|e| partitions.contains(&e.partition));
-        self.events = kept;
-        out.bytes = taken.iter().map(|e| e.raw.len()).sum();
+        let events = std::mem::take(&mut self.events);
+        let read_at = std::mem::take(&mut self.read_at);
+        for (event, at) in events.into_iter().zip(read_at) {
+            let keep = if partitions.contains(&at.0) {
+                &mut out
+            } else {
+                &mut *self
+            };
+            keep.events.push(event);
+            keep.read_at.push(at);
+        }
+        out.bytes = out.events.iter().map(|e| e.json().len()).sum();
         self.bytes = self.bytes.saturating_sub(out.bytes);
-        out.events = taken;
         for p in partitions {
             if let Some(o) = self.next_offsets.remove(p) {
                 out.next_offsets.insert(*p, o);
@@ -200,7 +227,7 @@ impl Shared {
     }
 
     /// Run one sink write from the (synchronous) rebalance callback.
-    fn write_blocking(&self, events: &[SinkEvent]) -> bool {
+    fn write_blocking(&self, events: &[WireEvent]) -> bool {
         if self.metrics.paused.load(Ordering::SeqCst) {
             // The sink is failing: do not hold the group's rebalance on it.
             return false;
@@ -536,18 +563,7 @@ impl Runner {
         PipelineMetrics::add(&self.metrics().consumed, 1);
         let (partition, offset) = (msg.partition(), msg.offset());
         match validate(msg.payload(), &self.cfg.limits()) {
-            Ok(envelope) => {
-                let raw = msg.payload().map(<[u8]>::to_vec).unwrap_or_default();
-                let mut b = self.shared.batch();
-                b.bytes += raw.len();
-                b.events.push(SinkEvent {
-                    envelope,
-                    raw,
-                    partition,
-                    offset,
-                });
-                b.note(partition, offset);
-            }
+            Ok(event) => self.shared.batch().push(event, partition, offset),
             Err(rejection) => {
                 debug!(partition, offset, reason = %rejection.reason, "record refused");
                 let headers = msg.headers().map(|h| {
@@ -674,9 +690,7 @@ impl Runner {
                     // arrives meanwhile.
                     let mut shared = self.shared.batch();
                     let newer = std::mem::take(&mut *shared);
-                    batch.events.extend(newer.events);
-                    batch.bytes += newer.bytes;
-                    batch.next_offsets.extend(newer.next_offsets);
+                    batch.append(newer);
                     *shared = batch;
                     drop(shared);
                     if !self.paused {
@@ -697,15 +711,16 @@ impl Runner {
                         detail: e.to_string(),
                     };
                     let events = std::mem::take(&mut batch.events);
-                    for (i, ev) in events.iter().enumerate() {
-                        let key = ev.envelope.client_id.as_deref().map(str::as_bytes);
+                    let read_at = std::mem::take(&mut batch.read_at);
+                    for (i, (ev, &(partition, offset))) in events.iter().zip(&read_at).enumerate() {
+                        let key = ev.envelope().client_id.as_deref().map(str::as_bytes);
                         let r = self
                             .dead_letter(
                                 key,
-                                Some(&ev.raw),
+                                Some(ev.json().as_bytes()),
                                 &[],
-                                ev.partition,
-                                ev.offset,
+                                partition,
+                                offset,
                                 &rejection,
                             )
                             .await;
@@ -713,6 +728,7 @@ impl Runner {
                             // Shutdown: keep the rest for `finish`, which
                             // will not commit them either.
                             batch.events = events[i..].to_vec();
+                            batch.read_at = read_at[i..].to_vec();
                             *self.shared.batch() = batch;
                             return;
                         }
@@ -780,11 +796,40 @@ mod tests {
 
     #[test]
     fn take_partitions_splits_events_and_offsets() {
+        let event = |client: &str| {
+            let mut e = regwatch_schemas::Envelope::new(
+                "https://issuer.test",
+                regwatch_schemas::Actor::admin("ops"),
+                regwatch_schemas::EventPayload::ClientDeleted(regwatch_schemas::ClientDeleted {
+                    reason: "admin".into(),
+                    tokens_revoked: 0,
+                }),
+                chrono::Utc::now(),
+            );
+            e.client_id = Some(client.into());
+            WireEvent::from_envelope(e).expect("json")
+        };
         let mut b = Batch::default();
+        b.push(event("p0-a"), 0, 3);
         b.note(0, 4);
+        b.push(event("p1-a"), 1, 8);
+        b.push(event("p0-b"), 0, 4);
         b.note(1, 9);
         b.note(2, 1);
+        let bytes = b.bytes;
         let taken = b.take_partitions(&[1, 2].into_iter().collect());
+        let clients = |b: &Batch| -> Vec<String> {
+            b.events
+                .iter()
+                .map(|e| e.envelope().client_id.clone().unwrap_or_default())
+                .collect()
+        };
+        assert_eq!(clients(&taken), vec!["p1-a"]);
+        assert_eq!(taken.read_at, vec![(1, 8)]);
+        assert_eq!(clients(&b), vec!["p0-a", "p0-b"]);
+        assert_eq!(b.read_at, vec![(0, 3), (0, 4)]);
+        assert_eq!(taken.bytes + b.bytes, bytes);
+        assert_eq!(taken.bytes, taken.events[0].json().len());
         assert_eq!(
             taken.next_offsets.into_iter().collect::<Vec<_>>(),
             vec![(1, 10), (2, 2)]

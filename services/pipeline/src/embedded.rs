@@ -1,7 +1,10 @@
 //! The embedded shape's source: the authorization server's outbox, read
-//! by cursor in the same process instead of from Kafka. Records go through
-//! the same [`validate`](crate::validate) and the same sink as the Kafka
-//! consumer; a record that fails validation is logged and skipped (there
+//! by cursor in the same process instead of from Kafka, through
+//! `regwatch-outbox` (an [`Outbox`] on the authorization server's
+//! database; the pipeline does not depend on the authorization server).
+//! Records go through the same validation (one parse: the payload moves
+//! into its [`WireEvent`](regwatch_schemas::WireEvent)) and the same sink
+//! as the Kafka consumer; a record that fails validation is logged and skipped (there
 //! is no dead-letter topic without Kafka; the row stays in the outbox).
 //!
 //! The cursor is the last outbox `seq` written to the sink. It lives in
@@ -13,8 +16,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sink::{EventSink, SinkEvent};
-use crate::validate::{validate, Limits};
+use regwatch_outbox::Outbox;
+use regwatch_schemas::WireEvent;
+
+use crate::sink::EventSink;
+use crate::validate::{validate_owned, Limits};
 
 /// Outbox rows read, and written to the sink, at a time: the Kafka
 /// pipeline's default batch (`batch_max_events`). Larger batches matter
@@ -25,7 +31,7 @@ const BATCH: u32 = 5_000;
 /// Read `outbox` after `cursor` into `sink` until `stop` turns true.
 /// `on_batch` is told the new cursor after each durable batch (metrics).
 pub async fn run(
-    outbox: regwatch_authz::Store,
+    outbox: Outbox,
     sink: Arc<dyn EventSink>,
     poll: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -39,7 +45,7 @@ pub async fn run(
     let mut cursor = 0i64;
     let mut backoff = poll;
     loop {
-        let rows = match outbox.outbox_after(cursor, BATCH).await {
+        let rows = match outbox.after(cursor, BATCH).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "embedded pipeline: outbox read failed; retrying");
@@ -49,10 +55,10 @@ pub async fn run(
         if !rows.is_empty() {
             let last = rows.last().map(|r| r.seq).unwrap_or(cursor);
             // The rows are ours: each payload moves into its event uncopied.
-            let batch: Vec<SinkEvent> = rows
+            let batch: Vec<WireEvent> = rows
                 .into_iter()
-                .filter_map(|r| match validate(Some(r.payload.as_bytes()), &limits) {
-                    Ok(envelope) => Some(SinkEvent { envelope, raw: r.payload.into_bytes(), partition: 0, offset: r.seq }),
+                .filter_map(|r| match validate_owned(r.payload, &limits) {
+                    Ok(event) => Some(event),
                     Err(rej) => {
                         tracing::error!(seq = r.seq, reason = rej.reason.as_str(), detail = %rej.detail, "embedded pipeline: outbox row fails the contract; skipped");
                         None

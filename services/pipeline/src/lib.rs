@@ -5,8 +5,14 @@
 //! contract (size, nesting depth, envelope, `schema_version`, event type),
 //! sends a refused record to [`regwatch_schemas::DLQ_TOPIC`] with the reason
 //! and its original position, batches the valid ones (by count, bytes and
-//! age) and writes each batch through an [`EventSink`]. Correlation and
-//! detection plug in after the sink in later changes.
+//! age) and writes each batch through an [`EventSink`]: in both shapes,
+//! [`store_detect::StoreAndDetect`], which stores the events and then runs
+//! the detectors on them.
+//!
+//! One parse per event: validation turns a record into a
+//! [`regwatch_schemas::WireEvent`] (the envelope with its text), and the
+//! store and the detectors use that; where a record was read (partition,
+//! offset) stays with the consumer.
 //!
 //! Delivery invariants (kept in `consumer.rs`, next to the code):
 //! - **Store before commit.** An offset is stored and committed only after
@@ -41,16 +47,21 @@
 //! - [`config`]: [`PipelineConfig`], documented and validated.
 //! - [`validate`]: the pure contract check and [`RejectReason`]s.
 //! - [`sink`]: the [`EventSink`] trait the batches are written through.
+//! - [`store_detect`]: [`store_detect::StoreAndDetect`], the sink: event
+//!   store, then detectors, then alerts (stored, and published by
+//!   [`alerts`] when configured); the detectors' rebuild at start.
+//! - [`embedded`]: the embedded shape's source, the outbox read by cursor
+//!   (`regwatch-outbox`).
 //! - `consumer`: the loop, the rebalance hook and the dead-letter writer.
 //! - `lag`: the consumer-lag probe (its own connection, not a group member).
 
 pub mod alerts;
-pub mod analyze;
 pub mod config;
 mod consumer;
 pub mod embedded;
 mod lag;
 pub mod sink;
+pub mod store_detect;
 pub mod validate;
 
 use std::future::Future;
@@ -58,8 +69,8 @@ use std::sync::Arc;
 
 pub use config::PipelineConfig;
 pub use consumer::PipelineMetrics;
-pub use sink::{EventSink, SinkError, SinkEvent};
-pub use validate::{validate, Limits, RejectReason, Rejection};
+pub use sink::{EventSink, SinkError};
+pub use validate::{validate, validate_owned, Limits, RejectReason, Rejection};
 
 /// Why the pipeline could not start or had to stop.
 #[derive(Debug, thiserror::Error)]

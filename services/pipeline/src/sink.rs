@@ -1,23 +1,14 @@
 //! Where validated events go: the [`EventSink`] seam.
 //!
-//! The pipeline owns this small trait so it does not depend on a storage
-//! crate; an adapter to `regwatch-store`'s `EventStore` implements it.
+//! The pipeline owns this small trait so its sources (the Kafka consumer,
+//! the embedded outbox reader) do not depend on what stores the events;
+//! [`crate::store_detect::StoreAndDetect`] implements it over
+//! `regwatch-store`. A sink gets each event as the source validated it (a
+//! [`WireEvent`]: parsed once, with its text); where it was read (partition
+//! and offset, or outbox seq) stays with the source, which commits it.
 
 use async_trait::async_trait;
-use regwatch_schemas::Envelope;
-
-/// One validated event and where it was read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SinkEvent {
-    /// The parsed envelope; `envelope.event_id` is the idempotency key.
-    pub envelope: Envelope,
-    /// The record value exactly as read (stores may keep it raw).
-    pub raw: Vec<u8>,
-    /// Partition the record was read from.
-    pub partition: i32,
-    /// Offset of the record in that partition.
-    pub offset: i64,
-}
+use regwatch_schemas::WireEvent;
 
 /// Why a batch was not written.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +34,12 @@ impl SinkError {
 /// Contract the pipeline relies on:
 /// - `Ok(())` means every event of the batch is durable: the pipeline
 ///   commits the offsets right after.
-/// - Writes are idempotent on `envelope.event_id`: the same batch, or an
+/// - Writes are idempotent on the envelope's `event_id`: the same batch, or an
 ///   overlapping one, may be written again after a crash or a rebalance
 ///   and must not create a second copy.
 /// - An error means nothing may be assumed written; the pipeline writes the
 ///   whole batch again (retryable) or dead-letters it (not retryable).
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError>;
+    async fn write(&self, batch: &[WireEvent]) -> Result<(), SinkError>;
 }

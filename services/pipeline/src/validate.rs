@@ -1,20 +1,23 @@
 //! Record validation against the event contract: pure, no IO.
 //!
-//! [`validate`] decides, for one record value, either the parsed
-//! [`Envelope`] or a [`Rejection`] naming why it cannot be accepted. The
-//! checks run cheapest first, and the ones that bound work (size, nesting)
-//! run before any parser sees the bytes:
+//! [`validate`] decides, for one record value, either a [`WireEvent`] (the
+//! envelope parsed once, with the text it came from, which the store and
+//! the detectors then share) or a [`Rejection`] naming why it cannot be
+//! accepted. The checks run cheapest first, and the ones that bound work
+//! (size, nesting) run before any parser sees the bytes:
 //!
 //! 1. empty value (a tombstone or a producer bug) → `empty`
 //! 2. more than `max_record_bytes` → `oversized`
 //! 3. JSON nesting deeper than `max_depth` → `too_deep`
-//! 4. the envelope parses and its `schema_version` is supported → valid
-//! 5. otherwise the failure is classified: not JSON → `invalid_json`,
+//! 4. the bytes are UTF-8, the envelope parses and its `schema_version` is
+//!    supported → valid
+//! 5. otherwise the failure is classified: not JSON (or not UTF-8, which
+//!    RFC 8259 requires) → `invalid_json`,
 //!    a `schema_version` this build does not read → `unknown_schema_version`,
 //!    an `event_type` outside the closed set → `unknown_event_type`,
 //!    anything else (missing field, wrong type) → `contract_violation`.
 
-use regwatch_schemas::{Envelope, EventType, SUPPORTED_SCHEMA_VERSIONS};
+use regwatch_schemas::{EventType, WireEvent, SUPPORTED_SCHEMA_VERSIONS};
 use serde::Deserialize;
 
 /// Bounds applied to every record before and while it is parsed.
@@ -79,12 +82,31 @@ impl Rejection {
     }
 }
 
-/// Validate one record value against the contract.
-pub fn validate(value: Option<&[u8]>, limits: &Limits) -> Result<Envelope, Rejection> {
+/// Validate one record value against the contract (a Kafka record's
+/// value, borrowed: it is copied once, into the event, after the bounds).
+pub fn validate(value: Option<&[u8]>, limits: &Limits) -> Result<WireEvent, Rejection> {
     let bytes = match value {
         None | Some([]) => return Err(Rejection::new(RejectReason::Empty, "record has no value")),
         Some(b) => b,
     };
+    check_bounds(bytes, limits)?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Rejection::new(RejectReason::InvalidJson, format!("not UTF-8: {e}")))?;
+    parse(text.to_owned())
+}
+
+/// [`validate`] for a value the caller owns (an outbox row's payload): it
+/// moves into the event uncopied.
+pub fn validate_owned(value: String, limits: &Limits) -> Result<WireEvent, Rejection> {
+    if value.is_empty() {
+        return Err(Rejection::new(RejectReason::Empty, "record has no value"));
+    }
+    check_bounds(value.as_bytes(), limits)?;
+    parse(value)
+}
+
+/// The checks that bound the parser's work: size, then nesting.
+fn check_bounds(bytes: &[u8], limits: &Limits) -> Result<(), Rejection> {
     if bytes.len() > limits.max_record_bytes {
         return Err(Rejection::new(
             RejectReason::Oversized,
@@ -99,10 +121,15 @@ pub fn validate(value: Option<&[u8]>, limits: &Limits) -> Result<Envelope, Rejec
             format!("nesting deeper than {} (reached {depth})", limits.max_depth),
         ));
     }
-    match serde_json::from_slice::<Envelope>(bytes) {
-        Ok(env) if SUPPORTED_SCHEMA_VERSIONS.contains(&env.schema_version) => Ok(env),
-        Ok(env) => Err(unknown_version(env.schema_version)),
-        Err(e) => Err(classify(bytes, e)),
+    Ok(())
+}
+
+/// The one parse of a record: the envelope, and a supported version.
+fn parse(text: String) -> Result<WireEvent, Rejection> {
+    match WireEvent::parse(text) {
+        Ok(ev) if SUPPORTED_SCHEMA_VERSIONS.contains(&ev.envelope().schema_version) => Ok(ev),
+        Ok(ev) => Err(unknown_version(ev.envelope().schema_version)),
+        Err(e) => Err(classify(e.json.as_bytes(), e.error)),
     }
 }
 
@@ -163,7 +190,7 @@ fn classify(bytes: &[u8], err: serde_json::Error) -> Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regwatch_schemas::{Actor, ClientDeleted, EventPayload};
+    use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
 
     const LIMITS: Limits = Limits {
         max_record_bytes: 4096,
@@ -202,12 +229,15 @@ mod tests {
 
     fn check(input: &[u8], expected: Option<RejectReason>) {
         let got = validate(Some(input), &LIMITS).err().map(|r| r.reason);
-        assert_eq!(
-            got,
-            expected,
-            "input: {}",
-            String::from_utf8_lossy(&input[..input.len().min(200)])
-        );
+        let shown = String::from_utf8_lossy(&input[..input.len().min(200)]);
+        assert_eq!(got, expected, "input: {shown}");
+        // The owned path decides the same for every text.
+        if let Ok(text) = std::str::from_utf8(input) {
+            let owned = validate_owned(text.to_owned(), &LIMITS)
+                .err()
+                .map(|r| r.reason);
+            assert_eq!(owned, expected, "owned input: {shown}");
+        }
     }
 
     #[test]
@@ -266,6 +296,16 @@ mod tests {
     }
 
     #[test]
+    fn bytes_that_are_not_utf8_are_not_json() {
+        let mut bytes = valid_json().into_bytes();
+        // Inside a string value (`issuer`): a lone continuation byte.
+        let at = bytes.len() / 2;
+        bytes[at] = 0x80;
+        check(&bytes, Some(RejectReason::InvalidJson));
+        check(b"\xff\xfe{}", Some(RejectReason::InvalidJson));
+    }
+
+    #[test]
     fn empty_values_are_refused() {
         assert_eq!(
             validate(None, &LIMITS).err().map(|r| r.reason),
@@ -275,12 +315,24 @@ mod tests {
             validate(Some(b""), &LIMITS).err().map(|r| r.reason),
             Some(RejectReason::Empty)
         );
+        assert_eq!(
+            validate_owned(String::new(), &LIMITS)
+                .err()
+                .map(|r| r.reason),
+            Some(RejectReason::Empty)
+        );
     }
 
     #[test]
     fn valid_record_round_trips() {
         let json = valid_json();
-        let env = validate(Some(json.as_bytes()), &LIMITS).ok();
-        assert_eq!(env.and_then(|e| e.client_id), Some("c-1".to_string()));
+        let ev = validate(Some(json.as_bytes()), &LIMITS).ok();
+        assert_eq!(
+            ev.as_ref().and_then(|e| e.envelope().client_id.clone()),
+            Some("c-1".to_string())
+        );
+        assert_eq!(ev.as_ref().map(|e| e.json()), Some(json.as_str()));
+        let owned = validate_owned(json.clone(), &LIMITS).ok();
+        assert_eq!(owned, ev);
     }
 }

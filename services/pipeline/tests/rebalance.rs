@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
-use regwatch_pipeline::{EventSink, Pipeline, PipelineMetrics, SinkError, SinkEvent};
+use regwatch_pipeline::{EventSink, Pipeline, PipelineMetrics, SinkError};
+use regwatch_schemas::WireEvent;
 
 struct SlowSink {
     inner: MemSink,
@@ -32,7 +33,7 @@ struct SlowSink {
 
 #[async_trait]
 impl EventSink for SlowSink {
-    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
+    async fn write(&self, batch: &[WireEvent]) -> Result<(), SinkError> {
         tokio::time::sleep(self.delay).await;
         self.inner.write(batch).await
     }

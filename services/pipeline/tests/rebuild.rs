@@ -1,5 +1,5 @@
 //! The detectors' state survives a restart of the scaled pipeline: a new
-//! `StoreSink` rebuilt from the store sees a burst that started before the
+//! `StoreAndDetect` sink rebuilt from the store sees a burst that started before the
 //! restart. Without the rebuild the same events after the restart stay
 //! below the floor (checked too, so the test can tell the two apart).
 
@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use regwatch_detect::{DetectConfig, Detector};
-use regwatch_pipeline::analyze::StoreSink;
-use regwatch_pipeline::{EventSink, SinkEvent};
+use regwatch_pipeline::store_detect::StoreAndDetect;
+use regwatch_pipeline::EventSink;
 use regwatch_schemas::{
     Actor, AlertKind, ClientMetadata, ClientRegistered, Envelope, EventPayload, RegistrationMethod,
-    Source,
+    Source, WireEvent,
 };
 use regwatch_store::{AlertQuery, EventStore};
 
-fn registration(i: usize, at: chrono::DateTime<Utc>) -> SinkEvent {
+fn registration(i: usize, at: chrono::DateTime<Utc>) -> WireEvent {
     let mut e = Envelope::new(
         "https://as.example",
         Actor::client(format!("c{i}")),
@@ -37,13 +37,7 @@ fn registration(i: usize, at: chrono::DateTime<Utc>) -> SinkEvent {
         ip: Some("198.51.100.77".into()),
         user_agent: None,
     });
-    let raw = serde_json::to_vec(&e).unwrap();
-    SinkEvent {
-        envelope: e,
-        raw,
-        partition: 0,
-        offset: i as i64,
-    }
+    WireEvent::from_envelope(e).unwrap()
 }
 
 async fn bursts(store: &Arc<dyn EventStore>) -> usize {
@@ -67,8 +61,8 @@ async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
 }
 
 /// A fresh process's sink: default detectors, empty state.
-fn sink(store: &Arc<dyn EventStore>) -> StoreSink {
-    StoreSink::new(
+fn sink(store: &Arc<dyn EventStore>) -> StoreAndDetect {
+    StoreAndDetect::new(
         store.clone(),
         Detector::new(DetectConfig::default()).unwrap(),
         None,
@@ -81,7 +75,7 @@ async fn run(rebuild: bool) -> usize {
     let now = Utc::now();
     // Five registrations from one address (floor: 8 in 5 minutes)…
     let before = sink(&store);
-    let first: Vec<SinkEvent> = (0..5)
+    let first: Vec<WireEvent> = (0..5)
         .map(|i| registration(i, now - Duration::seconds(60 - i as i64)))
         .collect();
     before.write(&first).await.unwrap();
@@ -94,7 +88,7 @@ async fn run(rebuild: bool) -> usize {
         assert_eq!(read, 5);
     }
     // …and five more arrive within the same window.
-    let second: Vec<SinkEvent> = (5..10)
+    let second: Vec<WireEvent> = (5..10)
         .map(|i| registration(i, now - Duration::seconds(30 - i as i64)))
         .collect();
     after.write(&second).await.unwrap();
@@ -125,7 +119,7 @@ async fn the_uncommitted_tail_is_observed_once_after_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
     let now = Utc::now();
-    let tail: Vec<SinkEvent> = (0..5)
+    let tail: Vec<WireEvent> = (0..5)
         .map(|i| registration(i, now - Duration::seconds(60 - i as i64)))
         .collect();
     // A second process that started (and rebuilt) before the tail was
@@ -156,7 +150,7 @@ async fn the_uncommitted_tail_is_observed_once_after_a_rebuild() {
     other.write(&tail).await.unwrap();
     assert_eq!(other.replays_skipped(), 0);
     assert_eq!(bursts(&store).await, 0);
-    let more: Vec<SinkEvent> = (5..8)
+    let more: Vec<WireEvent> = (5..8)
         .map(|i| registration(i, now - Duration::seconds(30 - i as i64)))
         .collect();
     other.write(&more).await.unwrap();

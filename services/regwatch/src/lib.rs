@@ -25,7 +25,7 @@ pub mod scaled;
 
 use anyhow::Context;
 use regwatch_authz::{AppState, Store};
-use regwatch_pipeline::analyze::StoreSink;
+use regwatch_pipeline::store_detect::StoreAndDetect;
 
 pub use config::RegwatchConfig;
 
@@ -109,7 +109,11 @@ pub async fn up(
             .context("open the event store")?,
     );
     let detector = regwatch_detect::Detector::new(config.detect)?;
-    let sink = Arc::new(StoreSink::new(events.clone(), detector, None));
+    let sink = Arc::new(StoreAndDetect::new(
+        events.clone(),
+        detector,
+        None,
+    ));
     let api_state = match &api {
         Some((_, _, token)) => Some(regwatch_api::ApiState::new(events.clone(), token)?),
         None => None,
@@ -138,7 +142,7 @@ pub async fn up(
 
     let (stop_tx, servers_stop) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    let outbox = state.store.clone();
+    let outbox = state.store.outbox();
     tasks.spawn(regwatch_authz::run(
         state,
         authz_listener,
@@ -264,7 +268,7 @@ pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// Runs the time-driven detectors every `every` until `stop` (both shapes).
 /// A failed sweep is logged and tried again at the next tick.
 pub async fn sweep_detectors(
-    sink: Arc<StoreSink>,
+    sink: Arc<StoreAndDetect>,
     every: std::time::Duration,
     stop: impl Future<Output = ()>,
 ) {

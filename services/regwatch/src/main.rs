@@ -160,7 +160,7 @@ async fn serve_authz(
     let relay_task = match relay {
         Some(r) => {
             println!("  relay: outbox → {} ({})", r.brokers, r.topic);
-            let relay = regwatch_relay::Relay::new(store.clone(), r)?;
+            let relay = regwatch_relay::Relay::new(store.outbox(), r)?;
             if let Some(addr) = metrics_listen {
                 let mut registry = prometheus_client::registry::Registry::default();
                 registry.register_collector(Box::new(regwatch::metrics::RelayCollector(

@@ -153,7 +153,7 @@ impl Collector for PipelineCollector {
 
 /// The detectors' correlation state (both shapes): how much is tracked
 /// against the configured bounds.
-pub struct DetectorCollector(pub Arc<regwatch_pipeline::analyze::StoreSink>);
+pub struct DetectorCollector(pub Arc<regwatch_pipeline::store_detect::StoreAndDetect>);
 
 impl std::fmt::Debug for DetectorCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

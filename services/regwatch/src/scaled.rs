@@ -63,12 +63,12 @@ pub async fn pipeline(
     opts.retention.validate()?;
     let detector = regwatch_detect::Detector::new(opts.detect)?;
     // Alerts go to regwatch.alerts.v1 too, after they are stored.
-    let publisher: Arc<dyn regwatch_pipeline::analyze::AlertPublisher> =
+    let publisher: Arc<dyn regwatch_pipeline::store_detect::AlertPublisher> =
         Arc::new(regwatch_pipeline::alerts::KafkaAlertPublisher::new(
             &cfg.brokers,
             regwatch_schemas::ALERTS_TOPIC,
         )?);
-    let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
+    let sink = Arc::new(regwatch_pipeline::store_detect::StoreAndDetect::new(
         store.clone(),
         detector,
         Some(publisher),

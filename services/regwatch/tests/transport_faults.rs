@@ -288,7 +288,7 @@ impl RunningPipeline {
             ..Default::default()
         };
         let detector = regwatch_detect::Detector::new(Default::default()).unwrap();
-        let sink = Arc::new(regwatch_pipeline::analyze::StoreSink::new(
+        let sink = Arc::new(regwatch_pipeline::store_detect::StoreAndDetect::new(
             events, detector, None,
         ));
         let p = Pipeline::new(cfg, sink).unwrap();
@@ -429,7 +429,7 @@ async fn kafka_down_while_clients_register() {
         "broker still listening"
     );
     register_many(&http, &authz.issuer, "outage-a", 15, &mut registered).await;
-    assert_eq!(authz.store.outbox_backlog().await.unwrap(), 15);
+    assert_eq!(authz.store.outbox().backlog().await.unwrap(), 15);
     wait_until(
         "the backlog gauge to reach 15",
         Duration::from_secs(30),
@@ -449,7 +449,7 @@ async fn kafka_down_while_clients_register() {
         "gauge = unpublished rows"
     );
     assert_eq!(
-        authz.store.outbox_backlog().await.unwrap(),
+        authz.store.outbox().backlog().await.unwrap(),
         30,
         "none marked"
     );
@@ -462,7 +462,7 @@ async fn kafka_down_while_clients_register() {
         async || authz.relay.failed_rounds.load(Ordering::SeqCst) >= 2,
     )
     .await;
-    assert_eq!(authz.store.outbox_backlog().await.unwrap(), 30);
+    assert_eq!(authz.store.outbox().backlog().await.unwrap(), 30);
     // The backlog is exported: a Prometheus scrape reads it.
     let metrics = scrape_relay_metrics(&http, &authz.relay).await;
     assert!(
@@ -483,7 +483,7 @@ async fn kafka_down_while_clients_register() {
         "the relay to drain its backlog",
         Duration::from_secs(60),
         async || {
-            authz.store.outbox_backlog().await.unwrap() == 0
+            authz.store.outbox().backlog().await.unwrap() == 0
                 && authz.relay.backlog.load(Ordering::SeqCst) == 0
         },
     )
@@ -794,7 +794,7 @@ async fn kcat_reads_events_that_validate_against_the_schema() {
         "the relay to publish all 8",
         Duration::from_secs(60),
         async || {
-            authz.store.outbox_backlog().await.unwrap() == 0
+            authz.store.outbox().backlog().await.unwrap() == 0
                 && authz.relay.published.load(Ordering::SeqCst) == 8
         },
     )

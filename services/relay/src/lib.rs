@@ -18,9 +18,10 @@
 //! - **At least once, exactly once downstream.** A crash between the ack
 //!   and the mark sends the row again; the event carries its `event_id`
 //!   and consumers write idempotently on it.
-//! - **Per-client order.** Records are keyed by `client_id` (for events
-//!   without one, the source IP, else the `event_id`), so one client's
-//!   events go to one partition. Rows are produced in `seq` order, a batch
+//! - **Per-client order.** Records are keyed by the contract's
+//!   [`regwatch_schemas::partition_key`] (`client_id`; for events without
+//!   one, the source IP, else the `event_id`), so one client's events go to
+//!   one partition. Rows are produced in `seq` order, a batch
 //!   is fully resolved before the next one is read, and librdkafka's
 //!   idempotent producer (at most 5 requests in flight) keeps the order
 //!   within a partition across its own retries. One case can reorder: a
@@ -29,6 +30,10 @@
 //!   row after them and logs `order_gap`. A long `delivery_timeout_ms`
 //!   makes this rare; events carry `occurred_at` and a UUIDv7 `event_id`
 //!   for consumers that must re-sort.
+//!
+//! The relay reads the outbox through `regwatch-outbox` (an
+//! [`Outbox`] on the authorization server's database), not through the
+//! authorization server.
 //!
 //! Layout: this file only — [`RelayConfig`] (documented, validated),
 //! [`RelayMetrics`], [`Relay`] and the [`run`] entry point.
@@ -43,7 +48,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use regwatch_authz::store::{OutboxRow, Store, StoreError};
+use regwatch_outbox::{Outbox, OutboxError, OutboxRow};
+use regwatch_schemas::{partition_key, EventHead};
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
@@ -170,7 +176,7 @@ pub enum RelayError {
 /// Gauges and counters, shared with whoever exports metrics.
 #[derive(Debug, Default)]
 pub struct RelayMetrics {
-    /// Unpublished outbox rows, as of the last read (`outbox_backlog`).
+    /// Unpublished outbox rows, as of the last read (`Outbox::backlog`).
     pub backlog: AtomicI64,
     /// Rows acknowledged by the broker and marked published.
     pub published: AtomicU64,
@@ -191,30 +197,30 @@ struct Round {
 
 /// The relay with its producer; [`Relay::run`] drives it.
 pub struct Relay {
-    store: Store,
+    outbox: Outbox,
     cfg: RelayConfig,
     producer: FutureProducer,
     metrics: Arc<RelayMetrics>,
 }
 
-/// Publish `store`'s outbox until `shutdown` completes.
+/// Publish `outbox` until `shutdown` completes.
 pub async fn run(
-    store: Store,
+    outbox: Outbox,
     cfg: RelayConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RelayError> {
-    Relay::new(store, cfg)?.run(shutdown).await;
+    Relay::new(outbox, cfg)?.run(shutdown).await;
     Ok(())
 }
 
 impl Relay {
     /// Validate the configuration and create the producer (connects
     /// lazily).
-    pub fn new(store: Store, cfg: RelayConfig) -> Result<Self, RelayError> {
+    pub fn new(outbox: Outbox, cfg: RelayConfig) -> Result<Self, RelayError> {
         cfg.validate()?;
         let producer = producer(&cfg)?;
         Ok(Relay {
-            store,
+            outbox,
             cfg,
             producer,
             metrics: Arc::new(RelayMetrics::default()),
@@ -339,13 +345,13 @@ impl Relay {
     ///
     /// Dropped at shutdown only after the grace period, at an await point;
     /// the rows of an interrupted round stay unmarked and are sent again.
-    async fn round(&self) -> Result<Option<Round>, StoreError> {
-        let backlog = self.store.outbox_backlog().await?;
+    async fn round(&self) -> Result<Option<Round>, OutboxError> {
+        let backlog = self.outbox.backlog().await?;
         self.metrics.backlog.store(backlog, Ordering::Relaxed);
         if backlog == 0 {
             return Ok(None);
         }
-        let rows = self.store.outbox_unpublished(self.cfg.batch_size).await?;
+        let rows = self.outbox.unpublished(self.cfg.batch_size).await?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -439,11 +445,11 @@ impl Relay {
     /// Mark acknowledged rows, retrying a failing store a few times: an
     /// unmarked acknowledged row is only re-sent (a duplicate consumers
     /// absorb), so after that the error goes up and the round is retried.
-    async fn mark(&self, seqs: &[i64]) -> Result<(), StoreError> {
+    async fn mark(&self, seqs: &[i64]) -> Result<(), OutboxError> {
         let mut attempt = 0u32;
         loop {
             let now_ms = chrono::Utc::now().timestamp_millis();
-            match self.store.mark_published(seqs, now_ms).await {
+            match self.outbox.mark_published(seqs, now_ms).await {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt < 3 => {
                     attempt += 1;
@@ -486,43 +492,17 @@ struct RowMeta {
     schema_version: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct PayloadProbe {
-    #[serde(default)]
-    schema_version: Option<u32>,
-    #[serde(default)]
-    source: Option<SourceProbe>,
-}
-
-#[derive(Deserialize)]
-struct SourceProbe {
-    #[serde(default)]
-    ip: Option<String>,
-}
-
 impl RowMeta {
-    /// Key: `client_id`; for events without one (a rejected registration),
-    /// the source IP, so one source's rejections stay in order; else the
-    /// `event_id`. A payload that does not parse is still published (the
-    /// pipeline dead-letters it); it just has no `schema_version` header.
+    /// The contract's key ([`partition_key`]) from the row's `client_id` and
+    /// `event_id` columns and the payload's source address, read once
+    /// leniently ([`EventHead`]). A payload that does not parse is still
+    /// published (the pipeline dead-letters it); it just has no
+    /// `schema_version` header.
     fn of(row: &OutboxRow) -> RowMeta {
-        let probe = serde_json::from_str::<PayloadProbe>(&row.payload).ok();
-        let schema_version = probe
-            .as_ref()
-            .and_then(|p| p.schema_version)
-            .map(|v| v.to_string());
-        let key = match &row.client_id {
-            Some(c) if !c.is_empty() => c.clone(),
-            _ => probe
-                .and_then(|p| p.source)
-                .and_then(|s| s.ip)
-                .filter(|ip| !ip.is_empty())
-                .map(|ip| format!("source:{ip}"))
-                .unwrap_or_else(|| row.event_id.clone()),
-        };
+        let head = EventHead::read(&row.payload).unwrap_or_default();
         RowMeta {
-            key,
-            schema_version,
+            key: partition_key(row.client_id.as_deref(), head.source_ip(), &row.event_id),
+            schema_version: head.schema_version.map(|v| v.to_string()),
         }
     }
 }

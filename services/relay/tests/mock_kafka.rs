@@ -3,16 +3,20 @@
 //! marked only after the ack; a broker outage keeps rows unpublished and
 //! the backlog visible, and they drain when it returns.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
-use regwatch_authz::store::Store;
+use regwatch_outbox::Outbox;
 use regwatch_relay::{Relay, RelayConfig};
 use regwatch_schemas::{Actor, ClientDeleted, ClientRegistrationRejected, Envelope, EventPayload};
 use tokio::sync::oneshot;
+
+use common::sqlite_outbox;
 
 const PARTITIONS: i32 = 3;
 
@@ -20,11 +24,6 @@ struct Record {
     key: String,
     event_id: String,
     headers: HashMap<String, String>,
-}
-
-async fn store(dir: &tempfile::TempDir) -> Store {
-    let url = format!("sqlite://{}", dir.path().join("authz.db").display());
-    Store::connect(&url, 1).await.expect("store")
 }
 
 fn unique(prefix: &str) -> String {
@@ -35,7 +34,7 @@ fn unique(prefix: &str) -> String {
 /// a client-less rejected registration from 10.1.2.3; returns the event
 /// ids per record key, in insertion order.
 async fn record_events(
-    store: &Store,
+    outbox: &Outbox,
     clients: &[&str],
     n: usize,
     out: &mut HashMap<String, Vec<String>>,
@@ -52,14 +51,14 @@ async fn record_events(
             chrono::Utc::now(),
         );
         env.client_id = Some(client.to_string());
-        store.record_event(&env).await.expect("record");
+        outbox.record(&env).await.expect("record");
         out.entry(client.to_string())
             .or_default()
             .push(env.event_id.to_string());
     }
 }
 
-async fn record_rejected(store: &Store, out: &mut HashMap<String, Vec<String>>) {
+async fn record_rejected(outbox: &Outbox, out: &mut HashMap<String, Vec<String>>) {
     let mut env = Envelope::new(
         "https://issuer.test",
         Actor::anonymous_client(),
@@ -79,7 +78,7 @@ async fn record_rejected(store: &Store, out: &mut HashMap<String, Vec<String>>) 
         ip: Some("10.1.2.3".into()),
         user_agent: None,
     });
-    store.record_event(&env).await.expect("record");
+    outbox.record(&env).await.expect("record");
     out.entry("source:10.1.2.3".into())
         .or_default()
         .push(env.event_id.to_string());
@@ -174,21 +173,21 @@ async fn publishes_every_row_once_in_order_and_marks_after_ack() {
     cluster.create_topic(&topic, PARTITIONS, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = store(&dir).await;
+    let outbox = sqlite_outbox(&dir).await;
 
     let mut expected = HashMap::new();
-    record_events(&store, &["c-a", "c-b", "c-c"], 30, &mut expected).await;
-    record_rejected(&store, &mut expected).await;
-    assert_eq!(store.outbox_backlog().await.expect("backlog"), 31);
+    record_events(&outbox, &["c-a", "c-b", "c-c"], 30, &mut expected).await;
+    record_rejected(&outbox, &mut expected).await;
+    assert_eq!(outbox.backlog().await.expect("backlog"), 31);
 
-    let relay = Relay::new(store.clone(), config(&brokers, &topic)).expect("relay");
+    let relay = Relay::new(outbox.clone(), config(&brokers, &topic)).expect("relay");
     let metrics = relay.metrics();
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(relay.run(async move {
         let _ = rx.await;
     }));
     wait_until("backlog drained", Duration::from_secs(30), async || {
-        store.outbox_backlog().await.unwrap_or(-1) == 0
+        outbox.backlog().await.unwrap_or(-1) == 0
     })
     .await;
     let _ = stop.send(());
@@ -207,17 +206,17 @@ async fn broker_down_keeps_rows_unpublished_then_drains() {
     cluster.create_topic(&topic, PARTITIONS, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = store(&dir).await;
+    let outbox = sqlite_outbox(&dir).await;
 
     cluster.broker_down(-1).expect("broker down");
     let mut expected = HashMap::new();
-    record_events(&store, &["c-a", "c-b"], 10, &mut expected).await;
+    record_events(&outbox, &["c-a", "c-b"], 10, &mut expected).await;
 
     let cfg = RelayConfig {
         delivery_timeout_ms: 500,
         ..config(&brokers, &topic)
     };
-    let relay = Relay::new(store.clone(), cfg).expect("relay");
+    let relay = Relay::new(outbox.clone(), cfg).expect("relay");
     let metrics = relay.metrics();
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(relay.run(async move {
@@ -230,15 +229,15 @@ async fn broker_down_keeps_rows_unpublished_then_drains() {
     })
     .await;
     assert!(metrics.delivery_failures.load(Ordering::SeqCst) >= 3);
-    assert_eq!(store.outbox_backlog().await.expect("backlog"), 10);
+    assert_eq!(outbox.backlog().await.expect("backlog"), 10);
     assert_eq!(metrics.backlog.load(Ordering::SeqCst), 10);
     assert_eq!(metrics.published.load(Ordering::SeqCst), 0);
     // The outbox keeps filling meanwhile.
-    record_events(&store, &["c-a", "c-b"], 5, &mut expected).await;
+    record_events(&outbox, &["c-a", "c-b"], 5, &mut expected).await;
 
     cluster.broker_up(-1).expect("broker up");
     wait_until("backlog drained", Duration::from_secs(60), async || {
-        store.outbox_backlog().await.unwrap_or(-1) == 0
+        outbox.backlog().await.unwrap_or(-1) == 0
     })
     .await;
     let _ = stop.send(());

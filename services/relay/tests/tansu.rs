@@ -13,18 +13,22 @@
 //! proves is the relay's side: rows produced while the broker is gone stay
 //! unpublished, and all of them arrive once it is back.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regwatch_authz::store::Store;
-use regwatch_pipeline::{EventSink, Pipeline, PipelineConfig, SinkError, SinkEvent};
+use regwatch_outbox::Outbox;
+use regwatch_pipeline::{EventSink, Pipeline, PipelineConfig, SinkError};
 use regwatch_relay::{Relay, RelayConfig};
-use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
+use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload, WireEvent};
 use regwatch_testkit::{create_topics, free_port, tansu_or_skip, wait_until, TansuBroker};
 use tokio::sync::oneshot;
+
+use common::sqlite_outbox;
 
 /// (ids seen, first-seen ids per client, duplicates)
 type Seen = (HashSet<uuid::Uuid>, HashMap<String, Vec<uuid::Uuid>>, usize);
@@ -36,15 +40,15 @@ struct DedupSink {
 
 #[async_trait]
 impl EventSink for DedupSink {
-    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
+    async fn write(&self, batch: &[WireEvent]) -> Result<(), SinkError> {
         let mut s = self
             .seen
             .lock()
             .map_err(|_| SinkError::Unavailable("poisoned".into()))?;
         for e in batch {
-            if s.0.insert(e.envelope.event_id) {
-                let c = e.envelope.client_id.clone().unwrap_or_default();
-                s.1.entry(c).or_default().push(e.envelope.event_id);
+            if s.0.insert(e.envelope().event_id) {
+                let c = e.envelope().client_id.clone().unwrap_or_default();
+                s.1.entry(c).or_default().push(e.envelope().event_id);
             } else {
                 s.2 += 1;
             }
@@ -60,7 +64,7 @@ impl DedupSink {
 }
 
 async fn record(
-    store: &Store,
+    outbox: &Outbox,
     clients: &[&str],
     n: usize,
     out: &mut HashMap<String, Vec<uuid::Uuid>>,
@@ -77,7 +81,7 @@ async fn record(
             chrono::Utc::now(),
         );
         env.client_id = Some(client.to_string());
-        store.record_event(&env).await.expect("record");
+        outbox.record(&env).await.expect("record");
         out.entry(client.to_string())
             .or_default()
             .push(env.event_id);
@@ -125,14 +129,13 @@ async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
     create_topics(&brokers, &[("events", 3), ("dlq", 1)]).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("authz.db").display());
-    let store = Store::connect(&url, 1).await.expect("store");
+    let outbox = sqlite_outbox(&dir).await;
     let clients = ["c-a", "c-b", "c-c"];
     let mut sent = HashMap::new();
-    record(&store, &clients, 20, &mut sent).await;
+    record(&outbox, &clients, 20, &mut sent).await;
 
     let relay = Relay::new(
-        store.clone(),
+        outbox.clone(),
         RelayConfig {
             brokers: brokers.clone(),
             topic: "events".into(),
@@ -167,14 +170,14 @@ async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
     // The broker dies; the outbox keeps filling; nothing is marked.
     broker.kill();
     let failed_before = metrics.failed_rounds.load(Ordering::SeqCst);
-    record(&store, &clients, 10, &mut sent).await;
+    record(&outbox, &clients, 10, &mut sent).await;
     wait_until(
         "failed rounds while down",
         Duration::from_secs(30),
         async || metrics.failed_rounds.load(Ordering::SeqCst) >= failed_before + 2,
     )
     .await;
-    assert_eq!(store.outbox_backlog().await.expect("backlog"), 10);
+    assert_eq!(outbox.backlog().await.expect("backlog"), 10);
     assert_eq!(metrics.backlog.load(Ordering::SeqCst), 10);
 
     // Back on the same port (memory storage: an empty broker again).
@@ -183,7 +186,7 @@ async fn relay_and_pipeline_through_a_real_broker_that_restarts() {
     wait_until(
         "backlog drained after restart",
         Duration::from_secs(60),
-        async || store.outbox_backlog().await.unwrap_or(-1) == 0,
+        async || outbox.backlog().await.unwrap_or(-1) == 0,
     )
     .await;
     let (p_stop, p_task) = start_pipeline(pipeline_config(&brokers, "g2"), sink.clone());

@@ -13,8 +13,11 @@
 //! pipeline and the API hold an `Arc<dyn EventStore>` and never ask which.
 //!
 //! Layout:
-//! - this file: the trait and the types that cross it ([`StoredEvent`],
-//!   [`EventQuery`], [`EventPage`], [`AlertQuery`], [`AlertPage`], …);
+//! - this file: the trait and the types that cross it ([`EventQuery`],
+//!   [`EventPage`], [`AlertQuery`], [`AlertPage`], …). Events come in as
+//!   the contract's [`WireEvent`] (the envelope for the columns, its text as
+//!   the stored document, parsed once by whoever validated it) and go out
+//!   as envelopes; the API shapes its own responses from the pages;
 //! - [`error`]: [`StoreError`] and [`StoreError::is_retryable`];
 //! - [`cursor`]: the opaque page cursor, `(milliseconds, id)` encoded;
 //! - [`sql`]: the `{{name}}` placeholder renderer shared with the chdb suite;
@@ -49,8 +52,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regwatch_schemas::{ActorKind, Alert, AlertKind, AlertStatus, Envelope, EventType};
-use serde::{Deserialize, Serialize};
+use regwatch_schemas::{ActorKind, Alert, AlertKind, AlertStatus, Envelope, EventType, WireEvent};
+use serde::Serialize;
 
 pub use config::StoreConfig;
 pub use error::{Result, StoreError};
@@ -62,46 +65,6 @@ pub const DEFAULT_PAGE_LIMIT: u32 = 100;
 /// The latest instant a stored timestamp may carry: ClickHouse `DateTime`
 /// is seconds in a `UInt32`, so both backends refuse what it cannot hold.
 pub const MAX_STORED_MS: u64 = u32::MAX as u64 * 1000;
-
-/// One event as the pipeline hands it over: the parsed envelope (for the
-/// columns) and the JSON exactly as received (what reads return).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub envelope: Envelope,
-    /// The JSON as received. Its `event_id` must be the envelope's.
-    pub raw: String,
-}
-
-impl StoredEvent {
-    /// A stored event whose `raw` is the envelope serialized now (for
-    /// producers that hold only the typed envelope, and for tests).
-    pub fn from_envelope(envelope: Envelope) -> Result<Self> {
-        let raw = serde_json::to_string(&envelope).map_err(|e| StoreError::InvalidEvent {
-            event_id: envelope.event_id.to_string(),
-            reason: format!("cannot serialize: {e}"),
-        })?;
-        Ok(StoredEvent { envelope, raw })
-    }
-}
-
-/// A borrowed [`StoredEvent`]: what [`EventStore::insert_event_refs`]
-/// takes, so a caller that already holds the envelope and the raw bytes
-/// (the pipeline's sink) hands them over without cloning either.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EventRef<'a> {
-    pub envelope: &'a Envelope,
-    /// The JSON as received. Its `event_id` must be the envelope's.
-    pub raw: &'a str,
-}
-
-impl<'a> From<&'a StoredEvent> for EventRef<'a> {
-    fn from(ev: &'a StoredEvent) -> Self {
-        EventRef {
-            envelope: &ev.envelope,
-            raw: &ev.raw,
-        }
-    }
-}
 
 /// What an insert did. `inserted + duplicates` is the batch length.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -139,8 +102,8 @@ impl Default for EventQuery {
     }
 }
 
-/// One page of events, shaped for the API: `{"events":[…],"next_cursor":…}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One page of events and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventPage {
     pub events: Vec<Envelope>,
     /// `None` when this is the last page.
@@ -179,9 +142,10 @@ impl Default for AlertQuery {
 /// hold fewer than `limit` alerts while `next_cursor` is set (with a status
 /// filter, an alert updated while the page was read is left out); only a
 /// `None` cursor means the end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertPage {
     pub alerts: Vec<Alert>,
+    /// `None` when this is the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -289,17 +253,11 @@ impl ExportHook for NoExport {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Stores the events whose `event_id` is not stored yet. Safe to call
-    /// again with the same batch (after a crash, a retry, a replay).
-    async fn insert_events(&self, batch: &[StoredEvent]) -> Result<InsertOutcome> {
-        let refs: Vec<EventRef<'_>> = batch.iter().map(EventRef::from).collect();
-        self.insert_event_refs(&refs).await
-    }
-
-    /// [`EventStore::insert_events`] on borrowed events (no copy of the
-    /// envelopes or the raw JSON before the backend serializes them). Same
-    /// contract: every event is validated before anything is written, and
-    /// a bad one refuses the whole batch.
-    async fn insert_event_refs(&self, batch: &[EventRef<'_>]) -> Result<InsertOutcome>;
+    /// again with the same batch (after a crash, a retry, a replay). Every
+    /// event is checked before anything is written, and a bad one refuses
+    /// the whole batch. Each event's envelope gives the columns and its
+    /// text is stored as is; neither is parsed or copied again first.
+    async fn insert_events(&self, batch: &[WireEvent]) -> Result<InsertOutcome>;
 
     /// One page in `(occurred_at ms, event_id)` order.
     async fn query_events(&self, q: &EventQuery) -> Result<EventPage>;
@@ -421,42 +379,27 @@ pub(crate) struct EventColumns {
     pub actor_kind: &'static str,
 }
 
-/// Validates what a backend is about to store: a timestamp it can hold and
-/// a `raw` that is JSON carrying the same `event_id`.
-pub(crate) fn event_columns(ev: &EventRef<'_>) -> Result<EventColumns> {
-    #[derive(Deserialize)]
-    struct IdOnly {
-        event_id: uuid::Uuid,
-    }
-    let bad = |reason: String| StoreError::InvalidEvent {
-        event_id: ev.envelope.event_id.to_string(),
-        reason,
-    };
-    let ms = ev.envelope.occurred_at.timestamp_millis();
+/// Validates what a backend is about to store: a timestamp it can hold.
+/// (That the stored text carries the envelope's `event_id` needs no check:
+/// a [`WireEvent`]'s text and envelope are one by construction.)
+pub(crate) fn event_columns(ev: &WireEvent) -> Result<EventColumns> {
+    let envelope = ev.envelope();
+    let ms = envelope.occurred_at.timestamp_millis();
     if ms < 0 || ms as u64 >= MAX_STORED_MS {
-        return Err(bad(format!(
-            "occurred_at {} is outside 1970..2106",
-            ev.envelope.occurred_at
-        )));
-    }
-    let raw_id: IdOnly = serde_json::from_str(ev.raw)
-        .map_err(|e| bad(format!("raw is not an event JSON object: {e}")))?;
-    if raw_id.event_id != ev.envelope.event_id {
-        return Err(bad(format!(
-            "raw carries event_id {}, the envelope {}",
-            raw_id.event_id, ev.envelope.event_id
-        )));
+        return Err(StoreError::InvalidEvent {
+            event_id: envelope.event_id.to_string(),
+            reason: format!("occurred_at {} is outside 1970..2106", envelope.occurred_at),
+        });
     }
     Ok(EventColumns {
-        event_id: ev
-            .envelope
+        event_id: envelope
             .event_id
             .hyphenated()
             .encode_lower(&mut uuid::Uuid::encode_buffer())
             .to_owned(),
-        event_type: ev.envelope.event_type().as_str(),
+        event_type: envelope.event_type().as_str(),
         occurred_at_ms: ms as u64,
-        actor_kind: actor_kind_str(ev.envelope.actor.kind),
+        actor_kind: actor_kind_str(envelope.actor.kind),
     })
 }
 

@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regwatch_schemas::{Alert, Envelope};
+use regwatch_schemas::{Alert, Envelope, WireEvent};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::{
     bound_ms, check_limit, cursor, event_columns, retention_cutoff, wire_name, AlertPage,
-    AlertQuery, EventPage, EventQuery, EventRef, EventStore, ExportHook, InsertOutcome,
-    MinuteCount, Result, RetentionReport, SchemaDiff, SchemaReport, StoreError, MAX_STORED_MS,
+    AlertQuery, EventPage, EventQuery, EventStore, ExportHook, InsertOutcome, MinuteCount, Result,
+    RetentionReport, SchemaDiff, SchemaReport, StoreError, MAX_STORED_MS,
 };
 
 mod writer;
@@ -157,11 +157,11 @@ fn alert_row(alert: &Alert) -> Result<AlertRow> {
 
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn insert_event_refs(&self, batch: &[EventRef<'_>]) -> Result<InsertOutcome> {
+    async fn insert_events(&self, batch: &[WireEvent]) -> Result<InsertOutcome> {
         // Validate everything before writing anything: a bad event refuses
         // the whole batch, never half of it.
         let mut rows =
-            EventRows::with_capacity(batch.len(), batch.iter().map(|e| e.raw.len()).sum());
+            EventRows::with_capacity(batch.len(), batch.iter().map(|e| e.json().len()).sum());
         for ev in batch {
             let cols = event_columns(ev)?;
             rows.push(ev, cols);

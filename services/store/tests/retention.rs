@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
+use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload, WireEvent};
 use regwatch_store::retention::{run_once, RetentionConfig};
-use regwatch_store::{EventStore, StoredEvent};
+use regwatch_store::EventStore;
 
 fn event(at: chrono::DateTime<Utc>) -> Envelope {
     let mut e = Envelope::new(
@@ -31,11 +31,11 @@ async fn archives_then_drops(store: Arc<dyn EventStore>) {
     let old_a = [event(day(10)), event(day(10) + Duration::hours(1))];
     let old_b = [event(day(9))];
     let recent = [event(day(1))];
-    let all: Vec<StoredEvent> = old_a
+    let all: Vec<WireEvent> = old_a
         .iter()
         .chain(&old_b)
         .chain(&recent)
-        .map(|e| StoredEvent::from_envelope(e.clone()).unwrap())
+        .map(|e| WireEvent::from_envelope(e.clone()).unwrap())
         .collect();
     store.insert_events(&all).await.unwrap();
     assert_eq!(store.count_events().await.unwrap(), 4);

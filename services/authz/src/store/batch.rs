@@ -164,21 +164,7 @@ fn write(store: &Store, conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result
         }
     }
     store.check_fault()?;
-    {
-        let mut ins = tx.prepare_cached("INSERT INTO outbox (event_id, event_type, client_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        for j in jobs {
-            let ev = &j.ev;
-            let payload =
-                serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            ins.execute(rusqlite::params![
-                ev.event_id.to_string(),
-                ev.event_type().as_str(),
-                ev.client_id,
-                payload,
-                ev.occurred_at.timestamp_millis()
-            ])?;
-        }
-    }
+    regwatch_outbox::append_rusqlite(&tx, jobs.iter().map(|j| &j.ev))?;
     tx.commit()?;
     Ok(())
 }

@@ -114,4 +114,22 @@ mod tests {
         );
         assert!(s.iter().all(|s| !s.contains("{{")));
     }
+
+    /// `regwatch-outbox` keeps a copy of the outbox's DDL for databases
+    /// without these migrations; it must be the table 0001 creates.
+    #[test]
+    fn the_outbox_crate_describes_the_table_0001_creates() {
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let ours: Vec<String> = statements(MIGRATIONS[0].2)
+            .iter()
+            .filter(|s| s.contains(" outbox"))
+            .map(|s| words(s))
+            .collect();
+        let theirs: Vec<String> = statements(regwatch_outbox::TABLE_DDL)
+            .iter()
+            .map(|s| words(s))
+            .collect();
+        assert_eq!(ours.len(), 2);
+        assert_eq!(ours, theirs);
+    }
 }

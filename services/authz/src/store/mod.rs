@@ -4,7 +4,10 @@
 //!
 //! Invariant: every state change and its event commit in one transaction.
 //! No method here changes a client, a token or a grant without taking the
-//! event to write beside it.
+//! event to write beside it. The event goes through `regwatch-outbox`
+//! (which owns the outbox table's SQL) inside that transaction; readers
+//! (relay, embedded pipeline) get a [`regwatch_outbox::Outbox`] on the same
+//! pool from [`Store::outbox`].
 
 mod batch;
 mod migrate;
@@ -35,6 +38,17 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("registration writer stopped")]
     WriterStopped,
+}
+
+/// The outbox's errors as this store has always reported them.
+impl From<regwatch_outbox::OutboxError> for StoreError {
+    fn from(e: regwatch_outbox::OutboxError) -> Self {
+        match e {
+            regwatch_outbox::OutboxError::Db(e) => StoreError::Db(e),
+            regwatch_outbox::OutboxError::Sqlite(e) => StoreError::Sqlite(e),
+            regwatch_outbox::OutboxError::Serialize(e) => StoreError::Corrupt(e.to_string()),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -94,17 +108,6 @@ pub struct ClientRow {
     pub source_ip: Option<String>,
     /// Optimistic-concurrency version, bumped by every update.
     pub version: i64,
-}
-
-/// One outbox row.
-#[derive(Debug, Clone)]
-pub struct OutboxRow {
-    pub seq: i64,
-    pub event_id: String,
-    pub event_type: String,
-    pub client_id: Option<String>,
-    pub payload: String,
-    pub created_at: i64,
 }
 
 /// One issued token, by hash.
@@ -247,6 +250,12 @@ impl Store {
         &self.pool
     }
 
+    /// The outbox of this database, on the same pool (for the relay and
+    /// the embedded pipeline, which read it without depending on authz).
+    pub fn outbox(&self) -> regwatch_outbox::Outbox {
+        regwatch_outbox::Outbox::new(self.pool.clone())
+    }
+
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         Ok(self.pool.begin().await?)
     }
@@ -258,26 +267,9 @@ impl Store {
         Ok(())
     }
 
-    /// Insert an event into the outbox inside `tx`.
-    pub async fn put_event(tx: &mut Transaction<'static, Any>, ev: &Envelope) -> Result<()> {
-        let payload = serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO outbox (event_id, event_type, client_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(ev.event_id.to_string())
-            .bind(ev.event_type().as_str())
-            .bind(ev.client_id.clone())
-            .bind(payload)
-            .bind(ev.occurred_at.timestamp_millis())
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     /// Record an event that changes no state (a rejected registration).
     pub async fn record_event(&self, ev: &Envelope) -> Result<()> {
-        let mut tx = self.begin().await?;
-        Self::put_event(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(self.outbox().record(ev).await?)
     }
 
     /// Create a client and its `client.registered` event atomically.
@@ -303,7 +295,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
+        regwatch_outbox::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -359,35 +351,7 @@ impl Store {
         }
         q.execute(&mut *tx).await?;
         self.check_fault()?;
-        let mut sql = String::from(
-            "INSERT INTO outbox (event_id, event_type, client_id, payload, created_at) VALUES ",
-        );
-        for i in 0..items.len() {
-            let b = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
-        let mut q = sqlx::query(&sql);
-        for (_, ev) in items {
-            let payload =
-                serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            q = q
-                .bind(ev.event_id.to_string())
-                .bind(ev.event_type().as_str())
-                .bind(ev.client_id.clone())
-                .bind(payload)
-                .bind(ev.occurred_at.timestamp_millis());
-        }
-        q.execute(&mut *tx).await?;
+        regwatch_outbox::append_all(&mut tx, items.iter().map(|(_, ev)| ev)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -426,7 +390,7 @@ impl Store {
             return Ok(false);
         }
         self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
+        regwatch_outbox::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -481,7 +445,7 @@ impl Store {
         };
         self.check_fault()?;
         let ev = make_event(revoked);
-        Self::put_event(&mut tx, &ev).await?;
+        regwatch_outbox::append(&mut tx, &ev).await?;
         tx.commit().await?;
         Ok(Some((revoked, ev)))
     }
@@ -491,7 +455,7 @@ impl Store {
         let mut tx = self.begin().await?;
         Self::insert_tokens_tx(&mut tx, tokens).await?;
         self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
+        regwatch_outbox::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -586,69 +550,4 @@ impl Store {
             .await?
             .try_get("n")?)
     }
-
-    /// Outbox rows with `seq > after`, oldest first (the embedded pipeline's cursor).
-    pub async fn outbox_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxRow>> {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, event_type, client_id, payload, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(outbox_from_row).collect()
-    }
-
-    /// Unpublished outbox rows, oldest first (the relay's work list).
-    pub async fn outbox_unpublished(&self, limit: u32) -> Result<Vec<OutboxRow>> {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, event_type, client_id, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(outbox_from_row).collect()
-    }
-
-    /// Mark rows published, after the broker acknowledged them.
-    pub async fn mark_published(&self, seqs: &[i64], now_ms: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
-        for s in seqs {
-            sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
-                .bind(now_ms)
-                .bind(*s)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Rows not yet published (a metric: the relay's backlog).
-    pub async fn outbox_backlog(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
-    }
-
-    pub async fn outbox_count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
-    }
-}
-
-fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow> {
-    Ok(OutboxRow {
-        seq: r.try_get("seq")?,
-        event_id: r.try_get("event_id")?,
-        event_type: r.try_get("event_type")?,
-        client_id: r.try_get("client_id")?,
-        payload: r.try_get("payload")?,
-        created_at: r.try_get("created_at")?,
-    })
 }

@@ -96,7 +96,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
+        regwatch_outbox::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
+        regwatch_outbox::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -211,7 +211,7 @@ impl Store {
         .await?
         .rows_affected();
         self.check_fault()?;
-        Self::put_event(&mut tx, &make_event(n)).await?;
+        regwatch_outbox::append(&mut tx, &make_event(n)).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -232,7 +232,7 @@ impl Store {
             return Ok(false);
         }
         self.check_fault()?;
-        Self::put_event(&mut tx, ev).await?;
+        regwatch_outbox::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)
     }

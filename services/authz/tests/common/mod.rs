@@ -158,7 +158,8 @@ impl Harness {
     pub async fn events(&self) -> Vec<Envelope> {
         self.state
             .store
-            .outbox_after(0, 100_000)
+            .outbox()
+            .after(0, 100_000)
             .await
             .unwrap()
             .iter()

@@ -14,8 +14,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use regwatch_pipeline::{EventSink, PipelineConfig, SinkError, SinkEvent};
-use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload};
+use regwatch_pipeline::{EventSink, PipelineConfig, SinkError};
+use regwatch_schemas::{Actor, ClientDeleted, Envelope, EventPayload, WireEvent};
 use uuid::Uuid;
 
 /// In-memory sink, idempotent on `event_id`, with switches for faults.
@@ -58,7 +58,7 @@ impl MemSink {
 
 #[async_trait]
 impl EventSink for MemSink {
-    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
+    async fn write(&self, batch: &[WireEvent]) -> Result<(), SinkError> {
         if self.failing.load(Ordering::SeqCst) {
             self.failed_writes.fetch_add(1, Ordering::SeqCst);
             return Err(SinkError::Unavailable("injected".into()));
@@ -70,12 +70,12 @@ impl EventSink for MemSink {
                 .map_err(|_| SinkError::Unavailable("poisoned".into()))?;
             s.writes += 1;
             for e in batch {
-                if s.ids.insert(e.envelope.event_id) {
-                    let client = e.envelope.client_id.clone().unwrap_or_default();
+                if s.ids.insert(e.envelope().event_id) {
+                    let client = e.envelope().client_id.clone().unwrap_or_default();
                     s.per_client
                         .entry(client)
                         .or_default()
-                        .push(e.envelope.event_id);
+                        .push(e.envelope().event_id);
                 } else {
                     s.duplicates += 1;
                 }

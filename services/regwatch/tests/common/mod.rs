@@ -50,7 +50,7 @@ impl AuthzWithRelay {
         let store = regwatch_authz::Store::connect(&cfg.database_url, 1)
             .await
             .unwrap();
-        let relay = regwatch_relay::Relay::new(store.clone(), relay).unwrap();
+        let relay = regwatch_relay::Relay::new(store.outbox(), relay).unwrap();
         let metrics = relay.metrics();
         let (stop, rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

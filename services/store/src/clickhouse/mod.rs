@@ -49,16 +49,15 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regwatch_schemas::{Alert, Envelope};
+use regwatch_schemas::{Alert, Envelope, WireEvent};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::sql::{self, Lit};
 use crate::{
     bound_ms, check_limit, cursor, event_columns, retention_cutoff, wire_name, AlertPage,
-    AlertQuery, EventColumns, EventPage, EventQuery, EventRef, EventStore, ExportHook,
-    InsertOutcome, MinuteCount, Result, RetentionReport, SchemaDiff, SchemaReport, StoreError,
-    MAX_STORED_MS,
+    AlertQuery, EventColumns, EventPage, EventQuery, EventStore, ExportHook, InsertOutcome,
+    MinuteCount, Result, RetentionReport, SchemaDiff, SchemaReport, StoreError, MAX_STORED_MS,
 };
 use rows::{
     AlertRow, ColumnRow, CountRow, EventRow, IdRow, KeyRow, MigrationRow, MinuteRow, NextRow,
@@ -587,7 +586,7 @@ impl ClickHouseStore {
 
     /// Which of `rows` are stored already, one query per
     /// [`EXISTING_CHUNK`] ids, each bounded by its rows' time range.
-    async fn existing_ids(&self, rows: &[(&EventRef<'_>, EventColumns)]) -> Result<HashSet<Uuid>> {
+    async fn existing_ids(&self, rows: &[(&WireEvent, EventColumns)]) -> Result<HashSet<Uuid>> {
         let mut found = HashSet::new();
         for chunk in rows.chunks(EXISTING_CHUNK) {
             let min_ms = chunk
@@ -639,14 +638,14 @@ fn opt_str(v: Option<String>) -> (u64, Lit) {
 
 #[async_trait]
 impl EventStore for ClickHouseStore {
-    async fn insert_event_refs(&self, batch: &[EventRef<'_>]) -> Result<InsertOutcome> {
+    async fn insert_events(&self, batch: &[WireEvent]) -> Result<InsertOutcome> {
         // Validate everything before writing anything: a bad event refuses
         // the whole batch, never half of it.
-        let mut rows: Vec<(&EventRef<'_>, EventColumns)> = Vec::with_capacity(batch.len());
+        let mut rows: Vec<(&WireEvent, EventColumns)> = Vec::with_capacity(batch.len());
         let mut seen: HashSet<Uuid> = HashSet::with_capacity(batch.len());
         for ev in batch {
             let cols = event_columns(ev)?;
-            if seen.insert(ev.envelope.event_id) {
+            if seen.insert(ev.envelope().event_id) {
                 rows.push((ev, cols));
             }
         }
@@ -660,12 +659,12 @@ impl EventStore for ClickHouseStore {
 
         let mut recent = self.insert_lock.lock().await;
         // Known stored: a duplicate without asking. Unknown: asked.
-        rows.retain(|(ev, _)| !recent.contains(&ev.envelope.event_id));
+        rows.retain(|(ev, _)| !recent.contains(&ev.envelope().event_id));
         if rows.is_empty() {
             return Ok(duplicates_of(0));
         }
         let existing = self.existing_ids(&rows).await?;
-        rows.retain(|(ev, _)| !existing.contains(&ev.envelope.event_id));
+        rows.retain(|(ev, _)| !existing.contains(&ev.envelope().event_id));
         for id in existing {
             recent.insert(id);
         }
@@ -677,7 +676,7 @@ impl EventStore for ClickHouseStore {
             insert.end().await?;
             // Acknowledged: these are stored now.
             for (ev, _) in &rows {
-                recent.insert(ev.envelope.event_id);
+                recent.insert(ev.envelope().event_id);
             }
         }
         Ok(duplicates_of(rows.len()))

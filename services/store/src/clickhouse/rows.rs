@@ -8,7 +8,8 @@ use clickhouse::Row;
 use regwatch_schemas::Alert;
 use serde::{Deserialize, Serialize};
 
-use crate::{wire_name, EventColumns, EventRef, Result, StoreError, MAX_STORED_MS};
+use crate::{wire_name, EventColumns, Result, StoreError, MAX_STORED_MS};
+use regwatch_schemas::WireEvent;
 
 /// One `events` row, borrowed from the event being stored (the insert
 /// serializes straight from the envelope and the raw JSON, no copy).
@@ -32,8 +33,8 @@ pub(super) struct EventRow<'a> {
 
 impl<'a> EventRow<'a> {
     /// `cols` comes from `event_columns`, which bounds the timestamp.
-    pub fn new(ev: &EventRef<'a>, cols: &'a EventColumns) -> Self {
-        let env = ev.envelope;
+    pub fn new(ev: &'a WireEvent, cols: &'a EventColumns) -> Self {
+        let env = ev.envelope();
         EventRow {
             event_id: &cols.event_id,
             event_type: cols.event_type,
@@ -47,7 +48,7 @@ impl<'a> EventRow<'a> {
             source_ip: env.source.as_ref().and_then(|s| s.ip.as_deref()),
             request_id: env.request_id.as_deref(),
             correlation_id: env.correlation_id.as_deref(),
-            raw: ev.raw,
+            raw: ev.json(),
         }
     }
 }

@@ -24,7 +24,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{EventColumns, EventRef, Result, StoreError};
+use crate::{EventColumns, Result, StoreError};
+use regwatch_schemas::WireEvent;
 
 /// How long a writer waits for another writer's lock before giving up with
 /// a retryable error (both connections use it).
@@ -96,8 +97,8 @@ impl EventRows {
     }
 
     /// `cols` comes from `event_columns`, which bounds the timestamp.
-    pub(crate) fn push(&mut self, ev: &EventRef<'_>, cols: EventColumns) {
-        let env = ev.envelope;
+    pub(crate) fn push(&mut self, ev: &WireEvent, cols: EventColumns) {
+        let env = ev.envelope();
         let row = EventRow {
             event_id: self.put(&cols.event_id),
             event_type: cols.event_type,
@@ -110,7 +111,7 @@ impl EventRows {
             source_ip: self.put_opt(env.source.as_ref().and_then(|s| s.ip.as_deref())),
             request_id: self.put_opt(env.request_id.as_deref()),
             correlation_id: self.put_opt(env.correlation_id.as_deref()),
-            raw: self.put(ev.raw),
+            raw: self.put(ev.json()),
         };
         self.rows.push(row);
     }

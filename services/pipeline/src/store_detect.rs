@@ -1,6 +1,8 @@
-//! The store-and-detect sink: writes each batch to the event store
-//! (idempotent on `event_id`), then feeds the same events, in order, to the
-//! detection engine and upserts the alerts it raises. Kafka consumer and
+//! [`StoreAndDetect`], the sink both shapes write through: it stores each
+//! batch in the event store (idempotent on `event_id`), then feeds the same
+//! events, in order, to the detection engine and upserts the alerts it
+//! raises. The store and the detectors read the envelopes the source
+//! parsed; nothing here parses an event again. Kafka consumer and
 //! embedded outbox reader both write through it, so the two shapes share
 //! one code path after the source.
 //!
@@ -15,17 +17,16 @@
 //! double a rate and could open a false burst alert); a process that never
 //! observed them, such as the next owner of a partition, observes them once.
 
-use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use regwatch_detect::Detector;
-use regwatch_schemas::Alert;
-use regwatch_store::{EventRef, EventStore, InsertOutcome};
+use regwatch_schemas::{Alert, WireEvent};
+use regwatch_store::EventStore;
 
-use crate::sink::{EventSink, SinkError, SinkEvent};
+use crate::sink::{EventSink, SinkError};
 
 /// Something that publishes alerts further (Kafka `regwatch.alerts.v1`,
 /// see [`crate::alerts`]); optional.
@@ -34,7 +35,8 @@ pub trait AlertPublisher: Send + Sync {
     async fn publish(&self, alerts: &[Alert]) -> Result<(), SinkError>;
 }
 
-pub struct StoreSink {
+/// Store, then detect, then publish: see the module docs.
+pub struct StoreAndDetect {
     store: Arc<dyn EventStore>,
     detector: Mutex<Detector>,
     /// The ids the rebuild observed last, for [`EventSink::write`] to skip
@@ -82,33 +84,6 @@ impl RebuiltTail {
     }
 }
 
-/// Writes `batch` to `store` without copying it: the store borrows each
-/// envelope and raw record. The raw bytes are the record the envelope was
-/// parsed from, so they are UTF-8 and borrowed as they are; only a record
-/// that is not (which the parse would have refused) is copied, lossily, as
-/// before.
-pub async fn store_batch(
-    store: &dyn EventStore,
-    batch: &[SinkEvent],
-) -> Result<InsertOutcome, regwatch_store::StoreError> {
-    let raws: Vec<Cow<'_, str>> = batch
-        .iter()
-        .map(|e| match std::str::from_utf8(&e.raw) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(&e.raw),
-        })
-        .collect();
-    let refs: Vec<EventRef<'_>> = batch
-        .iter()
-        .zip(&raws)
-        .map(|(e, raw)| EventRef {
-            envelope: &e.envelope,
-            raw,
-        })
-        .collect();
-    store.insert_event_refs(&refs).await
-}
-
 fn sink_error(e: regwatch_store::StoreError) -> SinkError {
     if e.is_retryable() {
         SinkError::Unavailable(e.to_string())
@@ -117,13 +92,13 @@ fn sink_error(e: regwatch_store::StoreError) -> SinkError {
     }
 }
 
-impl StoreSink {
+impl StoreAndDetect {
     pub fn new(
         store: Arc<dyn EventStore>,
         detector: Detector,
         publisher: Option<Arc<dyn AlertPublisher>>,
     ) -> Self {
-        StoreSink {
+        StoreAndDetect {
             store,
             detector: Mutex::new(detector),
             rebuilt: Mutex::new(RebuiltTail::default()),
@@ -199,11 +174,9 @@ impl StoreSink {
 }
 
 #[async_trait]
-impl EventSink for StoreSink {
-    async fn write(&self, batch: &[SinkEvent]) -> Result<(), SinkError> {
-        store_batch(self.store.as_ref(), batch)
-            .await
-            .map_err(sink_error)?;
+impl EventSink for StoreAndDetect {
+    async fn write(&self, batch: &[WireEvent]) -> Result<(), SinkError> {
+        self.store.insert_events(batch).await.map_err(sink_error)?;
         let alerts: Vec<Alert> = {
             let mut d = self.detector.lock().unwrap_or_else(|p| p.into_inner());
             let mut tail = self.rebuilt.lock().unwrap_or_else(|p| p.into_inner());
@@ -211,11 +184,11 @@ impl EventSink for StoreSink {
             let alerts = batch
                 .iter()
                 .filter(|e| {
-                    let seen = tail.take(&e.envelope.event_id);
+                    let seen = tail.take(&e.envelope().event_id);
                     skipped += u64::from(seen);
                     !seen
                 })
-                .filter_map(|e| regwatch_detect::envelope::observation(&e.envelope))
+                .filter_map(|e| regwatch_detect::envelope::observation(e.envelope()))
                 .flat_map(|o| d.observe(&o))
                 .collect();
             if skipped > 0 {
