@@ -230,92 +230,89 @@ async fn introspect(h: &Harness, token: &str, tool: Option<&str>) -> Value {
     r.body
 }
 
-#[tokio::test]
-async fn full_flow_with_per_tool_authorization_and_events_in_order() {
-    for h in backends(flow_config()).await {
-        let id = register(&h, "mcp:read mcp:write").await;
-        let q = approve(&h, &authorize_url(&id, &[])).await;
-        assert_eq!(q["state"], "xyz");
-        assert_eq!(q["iss"], "http://127.0.0.1:8400", "RFC 9207");
-        let t = exchange(&h, &id, &q["code"], Some(VERIFIER), RESOURCE).await;
-        assert_eq!(t.status, StatusCode::OK, "{}: {}", h.name, t.text);
-        assert_eq!(t.headers["cache-control"], "no-store");
-        let access = t.body["access_token"].as_str().unwrap();
-        assert_eq!(t.body["token_type"], "Bearer");
-        assert_eq!(t.body["scope"], "mcp:read mcp:write");
-        assert!(
-            t.body["refresh_token"].is_string(),
-            "unverified clients get a shorter refresh token"
-        );
+async fn full_flow_with_per_tool_authorization_and_events_in_order(backend: Backend) {
+    let h = open(backend, flow_config()).await;
+    let id = register(&h, "mcp:read mcp:write").await;
+    let q = approve(&h, &authorize_url(&id, &[])).await;
+    assert_eq!(q["state"], "xyz");
+    assert_eq!(q["iss"], "http://127.0.0.1:8400", "RFC 9207");
+    let t = exchange(&h, &id, &q["code"], Some(VERIFIER), RESOURCE).await;
+    assert_eq!(t.status, StatusCode::OK, "{}: {}", h.name, t.text);
+    assert_eq!(t.headers["cache-control"], "no-store");
+    let access = t.body["access_token"].as_str().unwrap();
+    assert_eq!(t.body["token_type"], "Bearer");
+    assert_eq!(t.body["scope"], "mcp:read mcp:write");
+    assert!(
+        t.body["refresh_token"].is_string(),
+        "unverified clients get a shorter refresh token"
+    );
 
-        let i = introspect(&h, access, None).await;
-        assert_eq!(
-            (i["active"].as_bool(), i["aud"].as_str(), i["sub"].as_str()),
-            (Some(true), Some(RESOURCE), Some("alice"))
-        );
-        let i = introspect(&h, access, Some("update_item")).await;
-        assert_eq!(i["tool"]["allowed"], true);
-        let i = introspect(&h, access, Some("delete_item")).await;
-        assert_eq!(
-            (
-                i["tool"]["allowed"].as_bool(),
-                i["tool"]["required_scope"].as_str()
-            ),
-            (Some(false), Some("mcp:delete"))
-        );
+    let i = introspect(&h, access, None).await;
+    assert_eq!(
+        (i["active"].as_bool(), i["aud"].as_str(), i["sub"].as_str()),
+        (Some(true), Some(RESOURCE), Some("alice"))
+    );
+    let i = introspect(&h, access, Some("update_item")).await;
+    assert_eq!(i["tool"]["allowed"], true);
+    let i = introspect(&h, access, Some("delete_item")).await;
+    assert_eq!(
+        (
+            i["tool"]["allowed"].as_bool(),
+            i["tool"]["required_scope"].as_str()
+        ),
+        (Some(false), Some("mcp:delete"))
+    );
 
-        let evs = h.events().await;
-        let types: Vec<&str> = evs.iter().map(|e| e.event_type().as_str()).collect();
-        assert_eq!(
-            types,
-            [
-                "client.registered",
-                "consent.granted",
-                "token.issued",
-                "tool.called",
-                "tool.called"
-            ],
-            "{}",
-            h.name
-        );
-        let tools: Vec<(String, ToolDecision, Option<String>)> = evs
-            .iter()
-            .filter_map(|e| match &e.payload {
-                EventPayload::ToolCalled(t) => {
-                    Some((t.tool.clone(), t.decision, t.deciding_scope.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            tools[0],
-            (
-                "update_item".into(),
-                ToolDecision::Allowed,
-                Some("mcp:write".into())
-            )
-        );
-        assert_eq!(
-            tools[1],
-            (
-                "delete_item".into(),
-                ToolDecision::Denied,
-                Some("mcp:delete".into())
-            )
-        );
-        let all = serde_json::to_string(&evs).unwrap();
-        assert!(
-            !all.contains(access) && !all.contains(&q["code"]),
-            "no token or code in events"
-        );
-        let row = h.state.store.get_client(&id).await.unwrap().unwrap();
-        assert!(row.consented_at.is_some());
-    }
+    let evs = h.events().await;
+    let types: Vec<&str> = evs.iter().map(|e| e.event_type().as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "client.registered",
+            "consent.granted",
+            "token.issued",
+            "tool.called",
+            "tool.called"
+        ],
+        "{}",
+        h.name
+    );
+    let tools: Vec<(String, ToolDecision, Option<String>)> = evs
+        .iter()
+        .filter_map(|e| match &e.payload {
+            EventPayload::ToolCalled(t) => {
+                Some((t.tool.clone(), t.decision, t.deciding_scope.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tools[0],
+        (
+            "update_item".into(),
+            ToolDecision::Allowed,
+            Some("mcp:write".into())
+        )
+    );
+    assert_eq!(
+        tools[1],
+        (
+            "delete_item".into(),
+            ToolDecision::Denied,
+            Some("mcp:delete".into())
+        )
+    );
+    let all = serde_json::to_string(&evs).unwrap();
+    assert!(
+        !all.contains(access) && !all.contains(&q["code"]),
+        "no token or code in events"
+    );
+    let row = h.state.store.get_client(&id).await.unwrap().unwrap();
+    assert!(row.consented_at.is_some());
 }
 
-#[tokio::test]
-async fn pkce_resource_and_redirect_negatives() {
-    let h = sqlite(flow_config()).await;
+async fn pkce_resource_and_redirect_negatives(backend: Backend) {
+    let h = open(backend, flow_config()).await;
     let id = register(&h, "mcp:read").await;
 
     // Missing PKCE, plain PKCE, missing/unknown resource: back to the client with an error.
@@ -412,62 +409,59 @@ async fn pkce_resource_and_redirect_negatives() {
     assert_eq!((d.reason.as_str(), d.count), ("code_replay", 2));
 }
 
-#[tokio::test]
-async fn refresh_rotation_and_reuse_revokes_the_family() {
-    for h in backends(flow_config()).await {
-        let id = register(&h, "mcp:read").await;
-        let q = approve(&h, &authorize_url(&id, &[("scope", "mcp:read")])).await;
-        let t = exchange(&h, &id, &q["code"], Some(VERIFIER), RESOURCE).await;
-        let r1 = t.body["refresh_token"].as_str().unwrap().to_string();
-        let refresh = |rt: String| {
-            let h = &h;
-            let id = id.clone();
-            async move {
-                post_form(
-                    h,
-                    "/token",
-                    &[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", &rt),
-                        ("client_id", &id),
-                    ],
-                    None,
-                    None,
-                )
-                .await
-            }
-        };
-        let t2 = refresh(r1.clone()).await;
-        assert_eq!(t2.status, StatusCode::OK, "{}", t2.text);
-        let r2 = t2.body["refresh_token"].as_str().unwrap().to_string();
-        let a2 = t2.body["access_token"].as_str().unwrap().to_string();
-        assert_ne!(r1, r2, "rotated");
-        assert_eq!(introspect(&h, &a2, None).await["active"], true);
-        // Reusing r1: refused, and the whole family dies (a2 and r2 too).
-        let reuse = refresh(r1).await;
-        assert_eq!(reuse.body["error"], "invalid_grant");
-        assert_eq!(
-            introspect(&h, &a2, None).await["active"],
-            false,
-            "{}",
-            h.name
-        );
-        assert_eq!(refresh(r2).await.body["error"], "invalid_grant");
-        let types = h.event_types().await;
-        assert_eq!(
-            &types[types.len() - 2..],
-            ["token.refreshed", "token.revoked"]
-        );
-        let EventPayload::TokenRevoked(d) = h.events().await.pop().unwrap().payload else {
-            panic!()
-        };
-        assert_eq!(d.reason, "refresh_reuse");
-    }
+async fn refresh_rotation_and_reuse_revokes_the_family(backend: Backend) {
+    let h = open(backend, flow_config()).await;
+    let id = register(&h, "mcp:read").await;
+    let q = approve(&h, &authorize_url(&id, &[("scope", "mcp:read")])).await;
+    let t = exchange(&h, &id, &q["code"], Some(VERIFIER), RESOURCE).await;
+    let r1 = t.body["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |rt: String| {
+        let h = &h;
+        let id = id.clone();
+        async move {
+            post_form(
+                h,
+                "/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", &id),
+                ],
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    let t2 = refresh(r1.clone()).await;
+    assert_eq!(t2.status, StatusCode::OK, "{}", t2.text);
+    let r2 = t2.body["refresh_token"].as_str().unwrap().to_string();
+    let a2 = t2.body["access_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2, "rotated");
+    assert_eq!(introspect(&h, &a2, None).await["active"], true);
+    // Reusing r1: refused, and the whole family dies (a2 and r2 too).
+    let reuse = refresh(r1).await;
+    assert_eq!(reuse.body["error"], "invalid_grant");
+    assert_eq!(
+        introspect(&h, &a2, None).await["active"],
+        false,
+        "{}",
+        h.name
+    );
+    assert_eq!(refresh(r2).await.body["error"], "invalid_grant");
+    let types = h.event_types().await;
+    assert_eq!(
+        &types[types.len() - 2..],
+        ["token.refreshed", "token.revoked"]
+    );
+    let EventPayload::TokenRevoked(d) = h.events().await.pop().unwrap().payload else {
+        panic!()
+    };
+    assert_eq!(d.reason, "refresh_reuse");
 }
 
-#[tokio::test]
-async fn expired_and_revoked_tokens_and_clients_stop_working() {
-    let h = sqlite(flow_config()).await;
+async fn expired_and_revoked_tokens_and_clients_stop_working(backend: Backend) {
+    let h = open(backend, flow_config()).await;
     let id = register(&h, "mcp:read").await;
     let q = approve(&h, &authorize_url(&id, &[("scope", "mcp:read")])).await;
     let t = exchange(&h, &id, &q["code"], Some(VERIFIER), RESOURCE).await;
@@ -596,9 +590,8 @@ async fn expired_and_revoked_tokens_and_clients_stop_working() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn user_denial_and_bad_sign_in() {
-    let h = sqlite(flow_config()).await;
+async fn user_denial_and_bad_sign_in(backend: Backend) {
+    let h = open(backend, flow_config()).await;
     let id = register(&h, "mcp:read").await;
     let page = get(&h, &authorize_url(&id, &[("scope", "mcp:read")]), None).await;
     let pending = input(&page.text, "pending");
@@ -688,11 +681,10 @@ async fn user_denial_and_bad_sign_in() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn no_refresh_token_for_unverified_clients_when_configured() {
+async fn no_refresh_token_for_unverified_clients_when_configured(backend: Backend) {
     let mut cfg = flow_config();
     cfg.oauth.unverified_refresh_token_ttl_secs = 0;
-    let h = sqlite(cfg).await;
+    let h = open(backend, cfg).await;
     let id = register(&h, "mcp:read").await;
     let q = approve(&h, &authorize_url(&id, &[("scope", "mcp:read")])).await;
     let t = exchange(&h, &id, &q["code"], Some(VERIFIER), RESOURCE).await;
@@ -709,11 +701,15 @@ impl regwatch_cimd::AddrResolver for Fixed {
     }
 }
 
-async fn cimd_harness(allow_loopback: bool, resolver: Option<std::net::IpAddr>) -> Harness {
+async fn cimd_harness(
+    backend: Backend,
+    allow_loopback: bool,
+    resolver: Option<std::net::IpAddr>,
+) -> Harness {
     let mut cfg = flow_config();
     cfg.cimd.fetch.allow_loopback_dev = allow_loopback;
     cfg.cimd.fetch.timeout = std::time::Duration::from_secs(2);
-    let mut h = sqlite(cfg.clone()).await;
+    let mut h = open(backend, cfg.clone()).await;
     if let Some(ip) = resolver {
         h.state.cimd = Some(Arc::new(
             regwatch_cimd::CimdFetcher::with_resolver(cfg.cimd.fetch.clone(), Arc::new(Fixed(ip)))
@@ -737,9 +733,8 @@ async fn serve(routes: axum::Router) -> String {
     format!("http://{a}")
 }
 
-#[tokio::test]
-async fn cimd_client_registers_on_first_sight() {
-    let h = cimd_harness(true, None).await;
+async fn cimd_client_registers_on_first_sight(backend: Backend) {
+    let h = cimd_harness(backend, true, None).await;
     let doc_url = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let d = doc_url.clone();
     let base = serve(axum::Router::new().route(
@@ -801,8 +796,7 @@ async fn cimd_client_registers_on_first_sight() {
     );
 }
 
-#[tokio::test]
-async fn cimd_ssrf_matrix_is_refused_and_recorded() {
+async fn cimd_ssrf_matrix_is_refused_and_recorded(backend: Backend) {
     // Served on loopback, for the cases that need a real answer.
     let base = serve(
         axum::Router::new()
@@ -824,7 +818,7 @@ async fn cimd_ssrf_matrix_is_refused_and_recorded() {
     )
     .await;
     let port = base.rsplit(':').next().unwrap().to_string();
-    let strict = cimd_harness(false, None).await;
+    let strict = cimd_harness(backend, false, None).await;
     let cases: Vec<(&Harness, String, &str)> = vec![
         (
             &strict,
@@ -867,9 +861,10 @@ async fn cimd_ssrf_matrix_is_refused_and_recorded() {
             "cimd.forbidden_address",
         ),
     ];
-    let rebinding = cimd_harness(false, Some("10.1.2.3".parse().unwrap())).await;
-    let metadata_name = cimd_harness(false, Some("169.254.169.254".parse().unwrap())).await;
-    let dev = cimd_harness(true, None).await;
+    let rebinding = cimd_harness(backend, false, Some("10.1.2.3".parse().unwrap())).await;
+    let metadata_name =
+        cimd_harness(backend, false, Some("169.254.169.254".parse().unwrap())).await;
+    let dev = cimd_harness(backend, true, None).await;
     let mut cases = cases;
     cases.push((
         &rebinding,
@@ -912,9 +907,8 @@ async fn cimd_ssrf_matrix_is_refused_and_recorded() {
 /// `loopback_only_redirects` signal is raised (it was decided by string
 /// prefix, which missed it) and the redirect matches the canonical
 /// loopback form on another port (RFC 8252 §7.3).
-#[tokio::test]
-async fn cimd_loopback_in_any_spelling_is_loopback() {
-    let h = cimd_harness(true, None).await;
+async fn cimd_loopback_in_any_spelling_is_loopback(backend: Backend) {
+    let h = cimd_harness(backend, true, None).await;
     let doc_url = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let d = doc_url.clone();
     let base = serve(axum::Router::new().route(
@@ -947,3 +941,15 @@ async fn cimd_loopback_in_any_spelling_is_loopback() {
         .risk_signals
         .contains(&"loopback_only_redirects".to_string()));
 }
+
+on_both_backends!(
+    full_flow_with_per_tool_authorization_and_events_in_order,
+    pkce_resource_and_redirect_negatives,
+    refresh_rotation_and_reuse_revokes_the_family,
+    expired_and_revoked_tokens_and_clients_stop_working,
+    user_denial_and_bad_sign_in,
+    no_refresh_token_for_unverified_clients_when_configured,
+    cimd_client_registers_on_first_sight,
+    cimd_ssrf_matrix_is_refused_and_recorded,
+    cimd_loopback_in_any_spelling_is_loopback,
+);

@@ -10,9 +10,8 @@ use common::*;
 use regwatch_schemas::EventPayload;
 use serde_json::{json, Value};
 
-#[tokio::test]
-async fn discovery_metadata_matches_issuer_on_both_paths() {
-    let h = sqlite(config()).await;
+async fn discovery_metadata_matches_issuer_on_both_paths(backend: Backend) {
+    let h = open(backend, config()).await;
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
@@ -35,7 +34,7 @@ async fn discovery_metadata_matches_issuer_on_both_paths() {
     // An issuer with a path: RFC 8414 inserts the well-known segment first.
     let mut cfg = config();
     cfg.issuer = "http://127.0.0.1:8400/tenant1".into();
-    let h = sqlite(cfg).await;
+    let h = open(backend, cfg).await;
     let r = h
         .call(
             Method::GET,
@@ -73,97 +72,91 @@ async fn discovery_metadata_matches_issuer_on_both_paths() {
     );
 }
 
-#[tokio::test]
-async fn public_client_registration() {
-    for h in backends(config()).await {
-        let mut body = public_client();
-        body["x_vendor_extension"] = json!({"a": 1});
-        let r = h.register(&body).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", h.name, r.body);
-        assert_eq!(r.headers["cache-control"], "no-store");
-        let b = &r.body;
-        let id = b["client_id"].as_str().unwrap();
-        assert!(
-            b.get("client_secret").is_none(),
-            "a public client gets no secret"
-        );
-        assert!(b.get("client_secret_expires_at").is_none());
-        assert!(b["client_id_issued_at"].as_i64().unwrap() > 1_700_000_000);
-        assert_eq!(
-            b["registration_client_uri"],
-            format!("http://127.0.0.1:8400/register/{id}")
-        );
-        let rat = b["registration_access_token"].as_str().unwrap();
-        assert_eq!(
-            b["redirect_uris"],
-            json!(["http://127.0.0.1:33418/callback"])
-        );
-        assert_eq!(b["scope"], "mcp:read", "narrow default scope");
-        assert!(
-            b.get("x_vendor_extension").is_none(),
-            "unknown fields are dropped"
-        );
+async fn public_client_registration(backend: Backend) {
+    let h = open(backend, config()).await;
+    let mut body = public_client();
+    body["x_vendor_extension"] = json!({"a": 1});
+    let r = h.register(&body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}: {}", h.name, r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let b = &r.body;
+    let id = b["client_id"].as_str().unwrap();
+    assert!(
+        b.get("client_secret").is_none(),
+        "a public client gets no secret"
+    );
+    assert!(b.get("client_secret_expires_at").is_none());
+    assert!(b["client_id_issued_at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(
+        b["registration_client_uri"],
+        format!("http://127.0.0.1:8400/register/{id}")
+    );
+    let rat = b["registration_access_token"].as_str().unwrap();
+    assert_eq!(
+        b["redirect_uris"],
+        json!(["http://127.0.0.1:33418/callback"])
+    );
+    assert_eq!(b["scope"], "mcp:read", "narrow default scope");
+    assert!(
+        b.get("x_vendor_extension").is_none(),
+        "unknown fields are dropped"
+    );
 
-        let row = h.state.store.get_client(id).await.unwrap().unwrap();
-        assert_ne!(
-            row.rat_hash.as_deref(),
-            Some(rat),
-            "the token is stored hashed"
-        );
-        assert_eq!(row.rat_hash.as_deref().unwrap().len(), 64);
-        assert_eq!(row.source_ip.as_deref(), Some("198.51.100.10"));
+    let row = h.state.store.get_client(id).await.unwrap().unwrap();
+    assert_ne!(
+        row.rat_hash.as_deref(),
+        Some(rat),
+        "the token is stored hashed"
+    );
+    assert_eq!(row.rat_hash.as_deref().unwrap().len(), 64);
+    assert_eq!(row.source_ip.as_deref(), Some("198.51.100.10"));
 
-        let evs = h.events().await;
-        assert_eq!(evs.len(), 1);
-        let e = &evs[0];
-        assert_eq!(e.client_id.as_deref(), Some(id));
-        assert_eq!(
-            e.source.as_ref().unwrap().ip.as_deref(),
-            Some("198.51.100.10")
-        );
-        let p = e.policy.as_ref().unwrap();
-        assert!(p.risk_signals.contains(&"unknown_fields".to_string()));
-        assert!(p.risk_signals.contains(&"loopback_redirect".to_string()));
-        match &e.payload {
-            EventPayload::ClientRegistered(d) => {
-                assert_eq!(d.dropped_fields, vec!["x_vendor_extension"]);
-                assert!(!d.confidential);
-                assert_eq!(d.metadata.client_name.as_deref(), Some("Acme Assistant"));
-            }
-            other => panic!("{other:?}"),
+    let evs = h.events().await;
+    assert_eq!(evs.len(), 1);
+    let e = &evs[0];
+    assert_eq!(e.client_id.as_deref(), Some(id));
+    assert_eq!(
+        e.source.as_ref().unwrap().ip.as_deref(),
+        Some("198.51.100.10")
+    );
+    let p = e.policy.as_ref().unwrap();
+    assert!(p.risk_signals.contains(&"unknown_fields".to_string()));
+    assert!(p.risk_signals.contains(&"loopback_redirect".to_string()));
+    match &e.payload {
+        EventPayload::ClientRegistered(d) => {
+            assert_eq!(d.dropped_fields, vec!["x_vendor_extension"]);
+            assert!(!d.confidential);
+            assert_eq!(d.metadata.client_name.as_deref(), Some("Acme Assistant"));
         }
-        let payload = serde_json::to_string(&evs).unwrap();
-        assert!(!payload.contains(rat), "no token in an event");
+        other => panic!("{other:?}"),
     }
+    let payload = serde_json::to_string(&evs).unwrap();
+    assert!(!payload.contains(rat), "no token in an event");
 }
 
-#[tokio::test]
-async fn confidential_client_gets_a_hashed_secret() {
-    for h in backends(config()).await {
-        let r = h
-            .register(
-                &json!({"client_name":"Web App","redirect_uris":["https://app.example.com/cb"]}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let secret = r.body["client_secret"].as_str().unwrap();
-        assert_eq!(r.body["client_secret_expires_at"], 0);
-        assert_eq!(r.body["token_endpoint_auth_method"], "client_secret_basic");
-        let row = h
-            .state
-            .store
-            .get_client(r.body["client_id"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            row.secret_hash.unwrap(),
-            regwatch_authz::secrets::hash_token(secret).0
-        );
-        assert!(!serde_json::to_string(&h.events().await)
-            .unwrap()
-            .contains(secret));
-    }
+async fn confidential_client_gets_a_hashed_secret(backend: Backend) {
+    let h = open(backend, config()).await;
+    let r = h
+        .register(&json!({"client_name":"Web App","redirect_uris":["https://app.example.com/cb"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let secret = r.body["client_secret"].as_str().unwrap();
+    assert_eq!(r.body["client_secret_expires_at"], 0);
+    assert_eq!(r.body["token_endpoint_auth_method"], "client_secret_basic");
+    let row = h
+        .state
+        .store
+        .get_client(r.body["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.secret_hash.unwrap(),
+        regwatch_authz::secrets::hash_token(secret).0
+    );
+    assert!(!serde_json::to_string(&h.events().await)
+        .unwrap()
+        .contains(secret));
 }
 
 /// `(case, body bytes, content type, status, error, rule)`.
@@ -467,51 +460,48 @@ fn bad_inputs() -> Vec<BadInput> {
     v
 }
 
-#[tokio::test]
-async fn bad_input_gets_its_rfc_error_stores_nothing_and_is_recorded() {
-    for h in backends(config()).await {
-        let cases = bad_inputs();
-        for (i, (case, body, ctype, status, error, rule)) in cases.iter().enumerate() {
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri("/register")
-                .header("content-type", *ctype)
-                .header("x-forwarded-for", "198.51.100.20")
-                .body(Body::from(body.clone()))
-                .unwrap();
-            let r = h.raw(req).await;
-            assert_eq!(r.status.as_u16(), *status, "{}: {case}: {}", h.name, r.body);
-            assert_eq!(r.body["error"], *error, "{case}");
-            assert!(
-                r.body["error_description"]
-                    .as_str()
-                    .is_some_and(|d| !d.is_empty()),
-                "{case}"
-            );
-            assert_eq!(h.clients().await, 0, "{case}: nothing stored");
-            let evs = h.events().await;
-            assert_eq!(evs.len(), i + 1, "{case}: one rejection event per refusal");
-            match &evs[i].payload {
-                EventPayload::ClientRegistrationRejected(d) => {
-                    assert_eq!(d.rule, *rule, "{case}");
-                    assert_eq!(d.error, *error, "{case}");
-                    assert_eq!(d.http_status, *status, "{case}");
-                }
-                other => panic!("{case}: {other:?}"),
-            }
-            assert!(evs[i].client_id.is_none());
-        }
-        // And a good registration still works afterwards: nothing was poisoned.
-        assert_eq!(
-            h.register(&public_client()).await.status,
-            StatusCode::CREATED
+async fn bad_input_gets_its_rfc_error_stores_nothing_and_is_recorded(backend: Backend) {
+    let h = open(backend, config()).await;
+    let cases = bad_inputs();
+    for (i, (case, body, ctype, status, error, rule)) in cases.iter().enumerate() {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/register")
+            .header("content-type", *ctype)
+            .header("x-forwarded-for", "198.51.100.20")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let r = h.raw(req).await;
+        assert_eq!(r.status.as_u16(), *status, "{}: {case}: {}", h.name, r.body);
+        assert_eq!(r.body["error"], *error, "{case}");
+        assert!(
+            r.body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{case}"
         );
+        assert_eq!(h.clients().await, 0, "{case}: nothing stored");
+        let evs = h.events().await;
+        assert_eq!(evs.len(), i + 1, "{case}: one rejection event per refusal");
+        match &evs[i].payload {
+            EventPayload::ClientRegistrationRejected(d) => {
+                assert_eq!(d.rule, *rule, "{case}");
+                assert_eq!(d.error, *error, "{case}");
+                assert_eq!(d.http_status, *status, "{case}");
+            }
+            other => panic!("{case}: {other:?}"),
+        }
+        assert!(evs[i].client_id.is_none());
     }
+    // And a good registration still works afterwards: nothing was poisoned.
+    assert_eq!(
+        h.register(&public_client()).await.status,
+        StatusCode::CREATED
+    );
 }
 
-#[tokio::test]
-async fn rejection_event_keeps_what_could_be_read() {
-    let h = sqlite(config()).await;
+async fn rejection_event_keeps_what_could_be_read(backend: Backend) {
+    let h = open(backend, config()).await;
     let r = h.register(&json!({"client_name":"ChatGPT","redirect_uris":["http://evil.example/cb"],"x_probe":1})).await;
     assert_eq!(r.body["error"], "invalid_redirect_uri");
     let e = h.events().await.remove(0);
@@ -525,13 +515,12 @@ async fn rejection_event_keeps_what_could_be_read() {
     assert_eq!(e.policy.unwrap().matched_rules, vec!["redirect.plain_http"]);
 }
 
-#[tokio::test]
-async fn strict_mcp_mode_and_domain_lists() {
+async fn strict_mcp_mode_and_domain_lists(backend: Backend) {
     let mut cfg = config();
     cfg.policy.redirect_mode = regwatch_authz::config::RedirectMode::StrictMcp;
     cfg.policy.redirect_domain_denylist = vec!["evil.example".into()];
     cfg.policy.name_denylist = vec!["official".into()];
-    let h = sqlite(cfg).await;
+    let h = open(backend, cfg).await;
     let r = h.register(&json!({"redirect_uris":["com.example.app:/cb"],"application_type":"native","token_endpoint_auth_method":"none"})).await;
     assert_eq!(r.body["error"], "invalid_redirect_uri");
     let r = h
@@ -550,12 +539,11 @@ async fn strict_mcp_mode_and_domain_lists() {
     );
 }
 
-#[tokio::test]
-async fn initial_access_token_is_required_when_configured() {
+async fn initial_access_token_is_required_when_configured(backend: Backend) {
     let mut cfg = config();
     cfg.policy.initial_access_token = regwatch_authz::config::InitialAccessTokenMode::Always;
     cfg.policy.initial_access_tokens = vec!["iat-secret-0123456789".into()];
-    let h = sqlite(cfg).await;
+    let h = open(backend, cfg).await;
     let r = h.register(&public_client()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"], "invalid_token");
@@ -592,12 +580,11 @@ async fn initial_access_token_is_required_when_configured() {
     assert!(d.initial_access_token);
 }
 
-#[tokio::test]
-async fn rate_limit_429_with_retry_after_then_escalation() {
+async fn rate_limit_429_with_retry_after_then_escalation(backend: Backend) {
     let mut cfg = config();
     cfg.rate_limit.per_minute = 3;
     cfg.rate_limit.burst = 3;
-    let h = sqlite(cfg).await;
+    let h = open(backend, cfg).await;
     let src = "203.0.113.50";
     for _ in 0..3 {
         let r = h
@@ -651,7 +638,7 @@ async fn rate_limit_429_with_retry_after_then_escalation() {
     assert_eq!(flag.body["flag_level"], 2);
 
     // Escalation on a server whose rate limit is out of the way.
-    let h = sqlite(config()).await;
+    let h = open(backend, config()).await;
     let other = "203.0.113.60";
     for _ in 0..2 {
         h.call(
@@ -704,3 +691,14 @@ async fn rate_limit_429_with_retry_after_then_escalation() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.body["error"], "access_denied");
 }
+
+on_both_backends!(
+    discovery_metadata_matches_issuer_on_both_paths,
+    public_client_registration,
+    confidential_client_gets_a_hashed_secret,
+    bad_input_gets_its_rfc_error_stores_nothing_and_is_recorded,
+    rejection_event_keeps_what_could_be_read,
+    strict_mcp_mode_and_domain_lists,
+    initial_access_token_is_required_when_configured,
+    rate_limit_429_with_retry_after_then_escalation,
+);

@@ -1,15 +1,17 @@
 //! One test on a real socket: `run` serves registration, the source is
 //! the TCP peer, and shutdown is graceful.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{fresh_db, on_both_backends, Backend};
 use regwatch_authz::{AppState, AuthzConfig, Store};
 
-#[tokio::test]
-async fn serves_on_a_real_socket() {
-    let dir = tempfile::tempdir().unwrap();
+async fn serves_on_a_real_socket(backend: Backend) {
+    let db = fresh_db(backend).await;
     let mut cfg = AuthzConfig {
-        database_url: format!("sqlite://{}", dir.path().join("a.db").display()),
+        database_url: db.url.clone(),
         ..Default::default()
     };
     let store = Store::connect(&cfg.database_url, 1).await.unwrap();
@@ -56,3 +58,5 @@ async fn serves_on_a_real_socket() {
         .unwrap()
         .unwrap();
 }
+
+on_both_backends!(serves_on_a_real_socket);

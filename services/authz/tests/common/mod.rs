@@ -1,6 +1,8 @@
 //! Test harness: an authorization server on a real SQLite file, or on the
 //! real PostgreSQL named by `REGWATCH_TEST_PG_URL` (a fresh database per
-//! test). In CI (`CI` set) a missing PostgreSQL fails the run.
+//! test). Every case runs on both: `on_both_backends!` declares its
+//! `::sqlite` and `::postgres` tests. Without `REGWATCH_TEST_PG_URL` the
+//! PostgreSQL half is skipped locally and fails the run in CI (`CI` set).
 
 #![allow(dead_code)]
 
@@ -56,47 +58,107 @@ fn harness(
     }
 }
 
-pub async fn sqlite(mut cfg: AuthzConfig) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    cfg.database_url = format!("sqlite://{}", dir.path().join("authz.db").display());
-    let store = Store::connect(&cfg.database_url, 1).await.unwrap();
-    harness("sqlite", cfg, store, Some(dir))
+/// The two databases the store runs on. Every test that touches the store
+/// is written once as `async fn case(backend: Backend)` and declared for
+/// both with [`on_both_backends!`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-/// A fresh PostgreSQL database, or `None` (with the reason printed) when
-/// none is configured outside CI.
-pub async fn postgres(mut cfg: AuthzConfig) -> Option<Harness> {
-    let Ok(base) = std::env::var("REGWATCH_TEST_PG_URL") else {
-        if std::env::var_os("CI").is_some() {
-            panic!("REGWATCH_TEST_PG_URL is not set in CI: .ci/run must start PostgreSQL");
-        }
-        eprintln!("skipping PostgreSQL: set REGWATCH_TEST_PG_URL (scripts/pg-up.sh prints it)");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let db = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::AnyPool::connect(&base)
-        .await
-        .expect("connect to REGWATCH_TEST_PG_URL");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    cfg.database_url = format!("{prefix}/{db}");
-    let store = Store::connect(&cfg.database_url, 4).await.unwrap();
-    Some(harness("postgres", cfg, store, None))
+/// An empty database on `backend`. Its `dir` (SQLite) must outlive the store.
+pub struct FreshDb {
+    pub url: String,
+    pub dir: Option<tempfile::TempDir>,
 }
 
-/// SQLite, and PostgreSQL when available.
-pub async fn backends(cfg: AuthzConfig) -> Vec<Harness> {
-    let mut v = vec![sqlite(cfg.clone()).await];
-    if let Some(p) = postgres(cfg).await {
-        v.push(p);
+/// Whether PostgreSQL tests can run: `false` (with the reason printed) when
+/// `REGWATCH_TEST_PG_URL` is unset outside CI; under `CI` its absence fails
+/// the run, so a green CI always includes PostgreSQL.
+pub fn postgres_configured() -> bool {
+    if std::env::var_os("REGWATCH_TEST_PG_URL").is_some() {
+        return true;
     }
-    v
+    if std::env::var_os("CI").is_some() {
+        panic!("REGWATCH_TEST_PG_URL is not set in CI: .ci/run must start PostgreSQL");
+    }
+    eprintln!("skipping PostgreSQL: set REGWATCH_TEST_PG_URL (scripts/pg-up.sh prints it)");
+    false
 }
+
+/// A fresh database: a file in a temporary directory for SQLite, a new
+/// database on the `REGWATCH_TEST_PG_URL` server for PostgreSQL.
+pub async fn fresh_db(backend: Backend) -> FreshDb {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("authz.db").display());
+            FreshDb {
+                url,
+                dir: Some(dir),
+            }
+        }
+        Backend::Postgres => {
+            let base = std::env::var("REGWATCH_TEST_PG_URL")
+                .expect("PostgreSQL tests are gated by postgres_configured()");
+            sqlx::any::install_default_drivers();
+            let db = format!("t_{}", uuid::Uuid::now_v7().simple());
+            let admin = sqlx::AnyPool::connect(&base)
+                .await
+                .expect("connect to REGWATCH_TEST_PG_URL");
+            sqlx::query(&format!("CREATE DATABASE {db}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            FreshDb {
+                url: format!("{prefix}/{db}"),
+                dir: None,
+            }
+        }
+    }
+}
+
+/// A server on a fresh database of `backend`.
+pub async fn open(backend: Backend, mut cfg: AuthzConfig) -> Harness {
+    let db = fresh_db(backend).await;
+    cfg.database_url = db.url;
+    // SQLite has one writer; PostgreSQL gets a small pool like production.
+    let pool = match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    };
+    let store = Store::connect(&cfg.database_url, pool).await.unwrap();
+    let name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    harness(name, cfg, store, db.dir)
+}
+
+/// For each `async fn NAME(backend: Backend)` listed, declares the tests
+/// `NAME::sqlite` and `NAME::postgres`: a failure names its database, and
+/// `cargo test -- ::postgres` runs only the PostgreSQL half.
+macro_rules! on_both_backends {
+    ($($case:ident),+ $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$case($crate::common::Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::common::postgres_configured() {
+                    super::$case($crate::common::Backend::Postgres).await
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
 
 pub struct Resp {
     pub status: StatusCode,
