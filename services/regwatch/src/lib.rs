@@ -109,11 +109,7 @@ pub async fn up(
             .context("open the event store")?,
     );
     let detector = regwatch_detect::Detector::new(config.detect)?;
-    let sink = Arc::new(StoreAndDetect::new(
-        events.clone(),
-        detector,
-        None,
-    ));
+    let sink = Arc::new(StoreAndDetect::new(events.clone(), detector, None));
     let api_state = match &api {
         Some((_, _, token)) => Some(regwatch_api::ApiState::new(events.clone(), token)?),
         None => None,
