@@ -108,7 +108,8 @@ pub fn event(e: &Envelope) -> Value {
 /// The ECS document of one alert (`event.kind: alert`).
 pub fn alert(a: &Alert) -> Value {
     let names = alert_names(a.kind);
-    let score = a.score.clamp(0.0, 1.0) * 100.0;
+    // 0–100 with two decimals: 0.93 reads 93, not 93.00000000000001.
+    let score = (a.score.clamp(0.0, 1.0) * 10_000.0).round() / 100.0;
     let mut doc = base(a.updated_at, &a.summary);
     doc["event"] = json!({
         "kind": "alert",

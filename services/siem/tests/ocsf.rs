@@ -203,3 +203,27 @@ fn validator_rejects_wrong_mappings() {
         );
     }
 }
+
+/// The README's mapping table names every class/activity the code emits
+/// and every signature id, so the documentation cannot drift silently.
+#[test]
+fn readme_table_matches_the_code() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("services/siem/README.md");
+    for r in all_records() {
+        let type_uid = r["type_uid"].as_u64().unwrap();
+        assert!(
+            readme.contains(&format!("→ {type_uid}")),
+            "README lacks type_uid {type_uid} ({})",
+            r["metadata"]["event_code"]
+        );
+    }
+    for t in EventType::ALL {
+        let sig = regwatch_siem::mapping::event_names(t).signature_id;
+        assert!(readme.contains(&format!("`{sig}`")), "README lacks {sig}");
+    }
+    for k in AlertKind::ALL {
+        let sig = regwatch_siem::mapping::alert_names(k).signature_id;
+        assert!(readme.contains(&format!("`{sig}`")), "README lacks {sig}");
+    }
+}
