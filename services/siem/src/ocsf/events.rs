@@ -4,7 +4,12 @@
 //! Activity). The first carries the event id as `metadata.uid`, the second
 //! `<event id>/api`; both carry it as `metadata.original_event_uid`.
 
-use regwatch_schemas::{ClientMetadata, Envelope, EventPayload, RegistrationMethod, ToolDecision};
+use regwatch_schemas::{
+    ClientAccessDenied, ClientDeleted, ClientDisabled, ClientExpired, ClientMetadata,
+    ClientRegistered, ClientRegistrationRejected, ClientRevoked, ClientUpdated, ConsentDenied,
+    ConsentGranted, Envelope, EventPayload, RegistrationMethod, TokenIssued, TokenRefreshed,
+    TokenRevoked, ToolCalled, ToolDecision,
+};
 use serde_json::{json, Map, Value};
 
 use super::{
@@ -41,250 +46,293 @@ const OAUTH2_PROTOCOL_ID: u8 = 6;
 
 /// The OCSF records of one event, primary record first.
 pub fn event(e: &Envelope) -> Vec<Value> {
-    let client_id = e.client_id.as_deref();
     match &e.payload {
-        EventPayload::ClientRegistered(d) => {
-            let data = with_method(
-                client_data(&d.metadata),
-                d.registration_method,
-                d.confidential,
-            );
-            let mut extra = Map::new();
-            extra.insert("dropped_fields".into(), json!(d.dropped_fields));
-            extra.insert("initial_access_token".into(), json!(d.initial_access_token));
-            let name = d.metadata.client_name.as_deref();
-            let mut em = start(e, EM_CREATE, None, &[], name);
-            em.set(
-                "entity",
-                client_entity(client_id, Some(&d.metadata), data.clone()),
-            );
-            em.set("unmapped", unmapped(e, extra.clone()));
-
-            let (op, method) = registration_call(d.registration_method, "register");
-            let mut api = start(e, API_CREATE, Some("api"), &[], name);
-            api.set("api", api_object(e, op))
-                .set("src_endpoint", required_src_endpoint(e))
-                .set("http_request", http_request(e, method))
-                .set(
-                    "resources",
-                    json!([client_resource(client_id, Some(&d.metadata), data)]),
-                )
-                .set("unmapped", unmapped(e, extra));
-            if d.registration_method == RegistrationMethod::Dcr {
-                api.set("http_response", json!({"code": 201}));
-            }
-            vec![em.into_value(), api.into_value()]
-        }
-        EventPayload::ClientRegistrationRejected(d) => {
-            let attempted = d.attempted.as_ref();
-            let data = with_method(
-                attempted.map(client_data).unwrap_or_else(|| json!({})),
-                d.registration_method,
-                false,
-            );
-            let mut extra = Map::new();
-            extra.insert("rule".into(), json!(d.rule));
-            extra.insert("operation".into(), json!(d.operation));
-            extra.insert("dropped_fields".into(), json!(d.dropped_fields));
-            let name = attempted.and_then(|m| m.client_name.as_deref());
-            let is_update = d.operation == "update";
-            let lifecycle = if is_update { EM_UPDATE } else { EM_CREATE };
-            let mut em = start(e, lifecycle, None, &[], name);
-            em.set("entity", client_entity(client_id, attempted, data.clone()))
-                .set("status_code", json!(d.error))
-                .set("status_detail", json!(d.error_description))
-                .set("unmapped", unmapped(e, extra.clone()));
-
-            let (op, method) = registration_call(d.registration_method, &d.operation);
-            let call = if is_update { API_UPDATE } else { API_CREATE };
-            let mut api = start(e, call, Some("api"), &[], name);
-            api.set("api", api_object(e, op))
-                .set("src_endpoint", required_src_endpoint(e))
-                .set("http_request", http_request(e, method))
-                .set(
-                    "http_response",
-                    json!({"code": d.http_status, "message": d.error}),
-                )
-                .set(
-                    "resources",
-                    json!([client_resource(client_id, attempted, data)]),
-                )
-                .set("status_code", json!(d.error))
-                .set("status_detail", json!(d.error_description))
-                .set("unmapped", unmapped(e, extra));
-            vec![em.into_value(), api.into_value()]
-        }
-        EventPayload::ClientUpdated(d) => {
-            let name = d.metadata.client_name.as_deref();
-            let mut extra = Map::new();
-            extra.insert("changes".into(), json!(d.changes));
-            extra.insert(
-                "registration_token_rotated".into(),
-                json!(d.registration_token_rotated),
-            );
-            extra.insert("dropped_fields".into(), json!(d.dropped_fields));
-            let mut r = start(e, EM_UPDATE, None, &[], name);
-            r.set("entity", client_entity(client_id, None, Value::Null))
-                .set(
-                    "entity_result",
-                    client_entity(client_id, Some(&d.metadata), client_data(&d.metadata)),
-                )
-                .set("unmapped", unmapped(e, extra));
-            vec![r.into_value()]
-        }
-        EventPayload::ClientDeleted(d) => {
-            let extra = one("tokens_revoked", json!(d.tokens_revoked));
-            vec![lifecycle(e, EM_DELETE, &d.reason, extra)]
-        }
-        EventPayload::ClientExpired(d) => {
-            let mut extra = one("tokens_revoked", json!(d.tokens_revoked));
-            extra.insert("ttl_seconds".into(), json!(d.ttl_seconds));
-            extra.insert(
-                "last_seen_at".into(),
-                json!(d.last_seen_at.timestamp_millis()),
-            );
-            vec![lifecycle(
-                e,
-                EM_DEACTIVATE,
-                &format!("expired: {}", d.reason),
-                extra,
-            )]
-        }
-        EventPayload::ClientRevoked(d) => {
-            let mut extra = one("tokens_revoked", json!(d.tokens_revoked));
-            extra.insert("requested_by".into(), json!(d.requested_by));
-            vec![lifecycle(
-                e,
-                EM_DEACTIVATE,
-                &format!("revoked: {}", d.reason),
-                extra,
-            )]
-        }
-        EventPayload::ClientDisabled(d) => {
-            let activity = if d.disabled { EM_DISABLE } else { EM_ENABLE };
-            let extra = one("requested_by", json!(d.requested_by));
-            vec![lifecycle(e, activity, &d.reason, extra)]
-        }
-        EventPayload::ClientAccessDenied(d) => {
-            let mut r = start(e, API_ACCESS, None, &[], None);
-            r.set("api", api_object(e, &d.endpoint))
-                .set("src_endpoint", required_src_endpoint(e))
-                .set(
-                    "resources",
-                    json!([client_resource(
-                        client_id,
-                        None,
-                        json!({"client_status": d.client_status})
-                    )]),
-                )
-                .set("status_detail", json!(d.reason))
-                .set("unmapped", unmapped(e, Map::new()));
-            vec![r.into_value()]
-        }
-        EventPayload::ConsentGranted(d) => {
-            let extra = one("redirect_uri", json!(d.redirect_uri));
-            let mut r = start(e, UAM_ASSIGN, None, &[], None);
-            r.set("user", person(Some(&d.user_id)))
-                .set("privileges", json!(d.scopes))
-                .set("resource", resource_server(&d.resource))
-                .set(
-                    "resources",
-                    json!([client_resource(client_id, None, Value::Null)]),
-                )
-                .set("unmapped", unmapped(e, extra));
-            vec![r.into_value()]
-        }
-        EventPayload::ConsentDenied(d) => {
-            let mut r = start(e, UAM_ASSIGN, None, &[], None);
-            r.set("user", person(d.user_id.as_deref()))
-                .set("privileges", json!(d.scopes))
-                .set_some("resource", d.resource.as_deref().map(resource_server))
-                .set(
-                    "resources",
-                    json!([client_resource(client_id, None, Value::Null)]),
-                )
-                .set("status_detail", json!(d.reason))
-                .set("unmapped", unmapped(e, Map::new()));
-            vec![r.into_value()]
-        }
-        EventPayload::TokenIssued(d) => {
-            let mut extra = one("grant_type", json!(d.grant_type));
-            extra.insert("scopes".into(), json!(d.scopes));
-            extra.insert("token_id".into(), json!(d.token_id));
-            extra.insert("expires_in".into(), json!(d.expires_in));
-            extra.insert("refresh_token_issued".into(), json!(d.refresh_token_issued));
-            let session = session(e, d.family_id.as_deref(), Some(d.expires_in));
-            let mut r = authentication(e, AUTH_LOGON, d.user_id.as_deref(), Some(&d.resource));
-            r.set("is_new_logon", json!(true))
-                .set_some("session", session)
-                .set("unmapped", unmapped(e, extra));
-            vec![r.into_value()]
-        }
-        EventPayload::TokenRefreshed(d) => {
-            let mut extra = one("scopes", json!(d.scopes));
-            extra.insert("token_id".into(), json!(d.token_id));
-            extra.insert("expires_in".into(), json!(d.expires_in));
-            let session = session(e, Some(&d.family_id), Some(d.expires_in));
-            let mut r = authentication(e, AUTH_RENEW, None, Some(&d.resource));
-            r.set("is_new_logon", json!(false))
-                .set_some("session", session)
-                .set("unmapped", unmapped(e, extra));
-            vec![r.into_value()]
-        }
-        EventPayload::TokenRevoked(d) => {
-            let mut extra = one("token_kind", json!(d.token_kind));
-            extra.insert("count".into(), json!(d.count));
-            if let Some(t) = &d.token_id {
-                extra.insert("token_id".into(), json!(t));
-            }
-            let session = session(e, d.family_id.as_deref(), None);
-            let mut r = authentication(e, AUTH_LOGOFF, None, None);
-            r.set_some("session", session)
-                .set("status_detail", json!(d.reason))
-                .set("unmapped", unmapped(e, extra));
-            vec![r.into_value()]
-        }
-        EventPayload::ToolCalled(d) => {
-            let mut extra = Map::new();
-            if let Some(s) = &d.deciding_scope {
-                extra.insert("deciding_scope".into(), json!(s));
-            }
-            let mut api = api_object(e, "tools/call");
-            api["service"] = json!({"name": d.resource, "uid": d.resource});
-            let mut actor = actor(e, None);
-            if let Some(u) = &d.user_id {
-                actor["user"] = person(Some(u));
-            }
-            let mut r = start(e, API_TOOL_CALL, None, &[AI_OPERATION_PROFILE], None);
-            r.set("api", api)
-                .set("actor", actor)
-                .set("src_endpoint", required_src_endpoint(e))
-                .set(
-                    "message_context",
-                    json!({
-                        "name": "MCP tools/call",
-                        "service": {"name": d.resource},
-                        "ai_role_id": 3,
-                        "ai_role": "Tool",
-                    }),
-                )
-                .set(
-                    "resources",
-                    json!([
-                        {"type": "mcp_tool", "name": d.tool, "role_id": 1},
-                        client_resource(client_id, None, Value::Null),
-                    ]),
-                )
-                .set_some("status_detail", d.reason.as_ref().map(|r| json!(r)))
-                .set("unmapped", unmapped(e, extra));
-            if d.decision == ToolDecision::Denied && d.reason.is_none() {
-                r.set("status_detail", json!("denied"));
-            }
-            vec![r.into_value()]
-        }
+        EventPayload::ClientRegistered(d) => client_registered(e, d),
+        EventPayload::ClientRegistrationRejected(d) => client_registration_rejected(e, d),
+        EventPayload::ClientUpdated(d) => client_updated(e, d),
+        EventPayload::ClientDeleted(d) => client_deleted(e, d),
+        EventPayload::ClientExpired(d) => client_expired(e, d),
+        EventPayload::ClientRevoked(d) => client_revoked(e, d),
+        EventPayload::ClientDisabled(d) => client_disabled(e, d),
+        EventPayload::ClientAccessDenied(d) => client_access_denied(e, d),
+        EventPayload::ConsentGranted(d) => consent_granted(e, d),
+        EventPayload::ConsentDenied(d) => consent_denied(e, d),
+        EventPayload::TokenIssued(d) => token_issued(e, d),
+        EventPayload::TokenRefreshed(d) => token_refreshed(e, d),
+        EventPayload::TokenRevoked(d) => token_revoked(e, d),
+        EventPayload::ToolCalled(d) => tool_called(e, d),
     }
 }
 
+/// A registration: the client created (Entity Management) and the call
+/// that created it (API Activity).
+fn client_registered(e: &Envelope, d: &ClientRegistered) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let data = with_method(
+        client_data(&d.metadata),
+        d.registration_method,
+        d.confidential,
+    );
+    let mut extra = Map::new();
+    extra.insert("dropped_fields".into(), json!(d.dropped_fields));
+    extra.insert("initial_access_token".into(), json!(d.initial_access_token));
+    let name = d.metadata.client_name.as_deref();
+    let mut em = start(e, EM_CREATE, None, &[], name);
+    em.set(
+        "entity",
+        client_entity(client_id, Some(&d.metadata), data.clone()),
+    );
+    em.set("unmapped", unmapped(e, extra.clone()));
+
+    let (op, method) = registration_call(d.registration_method, "register");
+    let mut api = start(e, API_CREATE, Some("api"), &[], name);
+    api.set("api", api_object(e, op))
+        .set("src_endpoint", required_src_endpoint(e))
+        .set("http_request", http_request(e, method))
+        .set(
+            "resources",
+            json!([client_resource(client_id, Some(&d.metadata), data)]),
+        )
+        .set("unmapped", unmapped(e, extra));
+    if d.registration_method == RegistrationMethod::Dcr {
+        api.set("http_response", json!({"code": 201}));
+    }
+    vec![em.into_value(), api.into_value()]
+}
+
+/// A refused registration or update: the lifecycle step that failed and
+/// the refused call.
+fn client_registration_rejected(e: &Envelope, d: &ClientRegistrationRejected) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let attempted = d.attempted.as_ref();
+    let data = with_method(
+        attempted.map(client_data).unwrap_or_else(|| json!({})),
+        d.registration_method,
+        false,
+    );
+    let mut extra = Map::new();
+    extra.insert("rule".into(), json!(d.rule));
+    extra.insert("operation".into(), json!(d.operation));
+    extra.insert("dropped_fields".into(), json!(d.dropped_fields));
+    let name = attempted.and_then(|m| m.client_name.as_deref());
+    let is_update = d.operation == "update";
+    let lifecycle = if is_update { EM_UPDATE } else { EM_CREATE };
+    let mut em = start(e, lifecycle, None, &[], name);
+    em.set("entity", client_entity(client_id, attempted, data.clone()))
+        .set("status_code", json!(d.error))
+        .set("status_detail", json!(d.error_description))
+        .set("unmapped", unmapped(e, extra.clone()));
+
+    let (op, method) = registration_call(d.registration_method, &d.operation);
+    let call = if is_update { API_UPDATE } else { API_CREATE };
+    let mut api = start(e, call, Some("api"), &[], name);
+    api.set("api", api_object(e, op))
+        .set("src_endpoint", required_src_endpoint(e))
+        .set("http_request", http_request(e, method))
+        .set(
+            "http_response",
+            json!({"code": d.http_status, "message": d.error}),
+        )
+        .set(
+            "resources",
+            json!([client_resource(client_id, attempted, data)]),
+        )
+        .set("status_code", json!(d.error))
+        .set("status_detail", json!(d.error_description))
+        .set("unmapped", unmapped(e, extra));
+    vec![em.into_value(), api.into_value()]
+}
+
+/// An RFC 7592 update: the client before (`entity`) and after (`entity_result`).
+fn client_updated(e: &Envelope, d: &ClientUpdated) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let name = d.metadata.client_name.as_deref();
+    let mut extra = Map::new();
+    extra.insert("changes".into(), json!(d.changes));
+    extra.insert(
+        "registration_token_rotated".into(),
+        json!(d.registration_token_rotated),
+    );
+    extra.insert("dropped_fields".into(), json!(d.dropped_fields));
+    let mut r = start(e, EM_UPDATE, None, &[], name);
+    r.set("entity", client_entity(client_id, None, Value::Null))
+        .set(
+            "entity_result",
+            client_entity(client_id, Some(&d.metadata), client_data(&d.metadata)),
+        )
+        .set("unmapped", unmapped(e, extra));
+    vec![r.into_value()]
+}
+
+fn client_deleted(e: &Envelope, d: &ClientDeleted) -> Vec<Value> {
+    let extra = one("tokens_revoked", json!(d.tokens_revoked));
+    vec![lifecycle(e, EM_DELETE, &d.reason, extra)]
+}
+
+fn client_expired(e: &Envelope, d: &ClientExpired) -> Vec<Value> {
+    let mut extra = one("tokens_revoked", json!(d.tokens_revoked));
+    extra.insert("ttl_seconds".into(), json!(d.ttl_seconds));
+    extra.insert(
+        "last_seen_at".into(),
+        json!(d.last_seen_at.timestamp_millis()),
+    );
+    vec![lifecycle(
+        e,
+        EM_DEACTIVATE,
+        &format!("expired: {}", d.reason),
+        extra,
+    )]
+}
+
+fn client_revoked(e: &Envelope, d: &ClientRevoked) -> Vec<Value> {
+    let mut extra = one("tokens_revoked", json!(d.tokens_revoked));
+    extra.insert("requested_by".into(), json!(d.requested_by));
+    vec![lifecycle(
+        e,
+        EM_DEACTIVATE,
+        &format!("revoked: {}", d.reason),
+        extra,
+    )]
+}
+
+/// A disable, or a re-enable (`disabled: false`).
+fn client_disabled(e: &Envelope, d: &ClientDisabled) -> Vec<Value> {
+    let activity = if d.disabled { EM_DISABLE } else { EM_ENABLE };
+    let extra = one("requested_by", json!(d.requested_by));
+    vec![lifecycle(e, activity, &d.reason, extra)]
+}
+
+/// An inactive client calling an endpoint: the refused call.
+fn client_access_denied(e: &Envelope, d: &ClientAccessDenied) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let mut r = start(e, API_ACCESS, None, &[], None);
+    r.set("api", api_object(e, &d.endpoint))
+        .set("src_endpoint", required_src_endpoint(e))
+        .set(
+            "resources",
+            json!([client_resource(
+                client_id,
+                None,
+                json!({"client_status": d.client_status})
+            )]),
+        )
+        .set("status_detail", json!(d.reason))
+        .set("unmapped", unmapped(e, Map::new()));
+    vec![r.into_value()]
+}
+
+/// Consent: the user assigns the scopes (privileges) to the client for a resource.
+fn consent_granted(e: &Envelope, d: &ConsentGranted) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let extra = one("redirect_uri", json!(d.redirect_uri));
+    let mut r = start(e, UAM_ASSIGN, None, &[], None);
+    r.set("user", person(Some(&d.user_id)))
+        .set("privileges", json!(d.scopes))
+        .set("resource", resource_server(&d.resource))
+        .set(
+            "resources",
+            json!([client_resource(client_id, None, Value::Null)]),
+        )
+        .set("unmapped", unmapped(e, extra));
+    vec![r.into_value()]
+}
+
+/// Refused consent: the same assignment, failed; the user may be unknown.
+fn consent_denied(e: &Envelope, d: &ConsentDenied) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let mut r = start(e, UAM_ASSIGN, None, &[], None);
+    r.set("user", person(d.user_id.as_deref()))
+        .set("privileges", json!(d.scopes))
+        .set_some("resource", d.resource.as_deref().map(resource_server))
+        .set(
+            "resources",
+            json!([client_resource(client_id, None, Value::Null)]),
+        )
+        .set("status_detail", json!(d.reason))
+        .set("unmapped", unmapped(e, Map::new()));
+    vec![r.into_value()]
+}
+
+fn token_issued(e: &Envelope, d: &TokenIssued) -> Vec<Value> {
+    let mut extra = one("grant_type", json!(d.grant_type));
+    extra.insert("scopes".into(), json!(d.scopes));
+    extra.insert("token_id".into(), json!(d.token_id));
+    extra.insert("expires_in".into(), json!(d.expires_in));
+    extra.insert("refresh_token_issued".into(), json!(d.refresh_token_issued));
+    let session = session(e, d.family_id.as_deref(), Some(d.expires_in));
+    let mut r = authentication(e, AUTH_LOGON, d.user_id.as_deref(), Some(&d.resource));
+    r.set("is_new_logon", json!(true))
+        .set_some("session", session)
+        .set("unmapped", unmapped(e, extra));
+    vec![r.into_value()]
+}
+
+fn token_refreshed(e: &Envelope, d: &TokenRefreshed) -> Vec<Value> {
+    let mut extra = one("scopes", json!(d.scopes));
+    extra.insert("token_id".into(), json!(d.token_id));
+    extra.insert("expires_in".into(), json!(d.expires_in));
+    let session = session(e, Some(&d.family_id), Some(d.expires_in));
+    let mut r = authentication(e, AUTH_RENEW, None, Some(&d.resource));
+    r.set("is_new_logon", json!(false))
+        .set_some("session", session)
+        .set("unmapped", unmapped(e, extra));
+    vec![r.into_value()]
+}
+
+fn token_revoked(e: &Envelope, d: &TokenRevoked) -> Vec<Value> {
+    let mut extra = one("token_kind", json!(d.token_kind));
+    extra.insert("count".into(), json!(d.count));
+    if let Some(t) = &d.token_id {
+        extra.insert("token_id".into(), json!(t));
+    }
+    let session = session(e, d.family_id.as_deref(), None);
+    let mut r = authentication(e, AUTH_LOGOFF, None, None);
+    r.set_some("session", session)
+        .set("status_detail", json!(d.reason))
+        .set("unmapped", unmapped(e, extra));
+    vec![r.into_value()]
+}
+
+/// An MCP tool call, with the `ai_operation` profile.
+fn tool_called(e: &Envelope, d: &ToolCalled) -> Vec<Value> {
+    let client_id = e.client_id.as_deref();
+    let mut extra = Map::new();
+    if let Some(s) = &d.deciding_scope {
+        extra.insert("deciding_scope".into(), json!(s));
+    }
+    let mut api = api_object(e, "tools/call");
+    api["service"] = json!({"name": d.resource, "uid": d.resource});
+    let mut actor = actor(e, None);
+    if let Some(u) = &d.user_id {
+        actor["user"] = person(Some(u));
+    }
+    let mut r = start(e, API_TOOL_CALL, None, &[AI_OPERATION_PROFILE], None);
+    r.set("api", api)
+        .set("actor", actor)
+        .set("src_endpoint", required_src_endpoint(e))
+        .set(
+            "message_context",
+            json!({
+                "name": "MCP tools/call",
+                "service": {"name": d.resource},
+                "ai_role_id": 3,
+                "ai_role": "Tool",
+            }),
+        )
+        .set(
+            "resources",
+            json!([
+                {"type": "mcp_tool", "name": d.tool, "role_id": 1},
+                client_resource(client_id, None, Value::Null),
+            ]),
+        )
+        .set_some("status_detail", d.reason.as_ref().map(|r| json!(r)))
+        .set("unmapped", unmapped(e, extra));
+    if d.decision == ToolDecision::Denied && d.reason.is_none() {
+        r.set("status_detail", json!("denied"));
+    }
+    vec![r.into_value()]
+}
 /// The attributes every event record starts with: base, status, message,
 /// actor, source endpoint and user agent.
 fn start(
