@@ -2,11 +2,10 @@
 //! from the store, or a Client ID Metadata Document client admitted by the
 //! registry ([`crate::registry::cimd`]).
 
-use chrono::Utc;
-use regwatch_schemas::{Actor, ClientAccessDenied, EventPayload, RegistrationMethod};
+use regwatch_schemas::RegistrationMethod;
 
 use crate::error::{ErrorCode, OAuthError};
-use crate::events::{self, RequestCtx};
+use crate::events::RequestCtx;
 use crate::registry::{self, cimd::AdmitError};
 use crate::secrets;
 use crate::store::{ClientRow, ClientStatus};
@@ -46,33 +45,6 @@ impl ClientError {
     }
 }
 
-/// Record that an inactive client tried an endpoint.
-pub async fn record_denied(
-    st: &AppState,
-    ctx: &RequestCtx,
-    client_id: &str,
-    status: ClientStatus,
-    endpoint: &str,
-    reason: &str,
-) {
-    let payload = EventPayload::ClientAccessDenied(ClientAccessDenied {
-        endpoint: endpoint.into(),
-        client_status: status.as_str().into(),
-        reason: reason.into(),
-    });
-    let ev = events::event(
-        &st.issuer,
-        Some(client_id),
-        Actor::client(client_id),
-        payload,
-        ctx,
-        Utc::now(),
-    );
-    if let Err(e) = st.store.record_event(&ev).await {
-        tracing::error!(error = %e, "could not record an access-denied event");
-    }
-}
-
 /// An active client for `client_id`, from `endpoint`.
 pub async fn resolve(
     st: &AppState,
@@ -90,7 +62,8 @@ pub async fn resolve(
         .map_err(|e| ClientError::Store(e.into()))?;
     if let Some(c) = &existing {
         if c.status != ClientStatus::Active {
-            record_denied(st, ctx, client_id, c.status, endpoint, "client_inactive").await;
+            registry::record_denied(st, ctx, client_id, c.status, endpoint, "client_inactive")
+                .await;
             return Err(ClientError::Inactive(c.status));
         }
         if c.registration_method == RegistrationMethod::Dcr {

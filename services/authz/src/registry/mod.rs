@@ -323,26 +323,20 @@ async fn authenticate(
         .is_some_and(|h| secrets::TokenHash(h.clone()).ct_eq(&presented));
     if client.status != ClientStatus::Active {
         // A client that is gone keeps calling: the revoked_client_activity signal.
-        let payload = EventPayload::ClientAccessDenied(ClientAccessDenied {
-            endpoint: "registration_management".into(),
-            client_status: client.status.as_str().into(),
-            reason: if ok {
-                "client_inactive".into()
-            } else {
-                "client_inactive_bad_token".into()
-            },
-        });
-        let ev = events::event(
-            &st.issuer,
-            Some(client_id),
-            Actor::client(client_id),
-            payload,
+        let reason = if ok {
+            "client_inactive"
+        } else {
+            "client_inactive_bad_token"
+        };
+        record_denied(
+            st,
             ctx,
-            Utc::now(),
-        );
-        if let Err(e) = st.store.record_event(&ev).await {
-            tracing::error!(error = %e, "could not record an access-denied event");
-        }
+            client_id,
+            client.status,
+            "registration_management",
+            reason,
+        )
+        .await;
         return Err(if client.status == ClientStatus::Disabled {
             OAuthError::new(ErrorCode::AccessDenied, "this client is disabled")
         } else {
@@ -491,5 +485,32 @@ pub async fn delete(
             "the registration access token is invalid",
         )
         .bearer_challenge(REALM, true)),
+    }
+}
+
+/// Record that an inactive client tried an endpoint.
+pub async fn record_denied(
+    st: &AppState,
+    ctx: &RequestCtx,
+    client_id: &str,
+    status: ClientStatus,
+    endpoint: &str,
+    reason: &str,
+) {
+    let payload = EventPayload::ClientAccessDenied(ClientAccessDenied {
+        endpoint: endpoint.into(),
+        client_status: status.as_str().into(),
+        reason: reason.into(),
+    });
+    let ev = events::event(
+        &st.issuer,
+        Some(client_id),
+        Actor::client(client_id),
+        payload,
+        ctx,
+        Utc::now(),
+    );
+    if let Err(e) = st.store.record_event(&ev).await {
+        tracing::error!(error = %e, "could not record an access-denied event");
     }
 }
