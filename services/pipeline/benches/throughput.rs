@@ -304,7 +304,7 @@ fn detector_sink(store: Arc<dyn EventStore>) -> Arc<dyn EventSink> {
 // ---------------------------------------------------------------- kafka
 
 fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
-    // The pipeline's own settings (PipelineConfig::default + consumer.rs).
+    // The pipeline's own settings (PipelineConfig::default + consumer/).
     let d = PipelineConfig::default();
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)

@@ -14,7 +14,7 @@
 //! store and the detectors use that; where a record was read (partition,
 //! offset) stays with the consumer.
 //!
-//! Delivery invariants (kept in `consumer.rs`, next to the code):
+//! Delivery invariants (kept in `consumer/`, next to the code):
 //! - **Store before commit.** An offset is stored and committed only after
 //!   every record below it is durable: written by the sink, or
 //!   acknowledged by the dead-letter topic. Auto-commit and automatic
@@ -52,7 +52,8 @@
 //!   [`alerts`] when configured); the detectors' rebuild at start.
 //! - [`embedded`]: the embedded shape's source, the outbox read by cursor
 //!   (`regwatch-outbox`).
-//! - `consumer`: the loop, the rebalance hook and the dead-letter writer.
+//! - `consumer`: the loop (`mod.rs`), the batch, write-and-commit with
+//!   pause-retry, the dead-letter writer and the rebalance hook.
 //! - `lag`: the consumer-lag probe (its own connection, not a group member).
 
 pub mod alerts;
