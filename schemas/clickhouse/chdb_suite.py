@@ -23,7 +23,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUERIES = os.path.join(HERE, "queries")
-RUST_BACKEND = os.path.join(HERE, "..", "..", "services", "store", "src", "clickhouse", "mod.rs")
+RUST_BACKEND = os.path.join(HERE, "..", "..", "services", "store", "src", "clickhouse", "schema.rs")
 
 
 class Ident(str):
