@@ -16,9 +16,10 @@ exits 1 on empty input too.  Needs: pip install pyyaml
 """
 
 import ipaddress
-import json
 import re
 import sys
+
+from ndjson_check import check_lines
 from datetime import datetime
 
 import yaml
@@ -157,38 +158,18 @@ class Checker:
                 out.append(f"{prefix}.{k}: {err} ({object_type}), got {v!r}")
 
 
+def describe_ecs(doc):
+    event = doc.get("event", {}) if isinstance(doc, dict) else {}
+    return f"{event.get('code', '?')} id={event.get('id', '?')}"
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
     checker = Checker(load_fields(argv[1]))
     src = open(argv[2], encoding="utf-8") if len(argv) > 2 else sys.stdin
-    count = failed = 0
-    for lineno, line in enumerate(src, 1):
-        if not line.strip():
-            continue
-        count += 1
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as e:
-            print(f"FAIL line {lineno}: not JSON: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        errors = checker.errors(doc)
-        if errors:
-            failed += 1
-            event = doc.get("event", {}) if isinstance(doc, dict) else {}
-            name = f"line {lineno} ({event.get('code', '?')} id={event.get('id', '?')})"
-            for e in errors:
-                print(f"FAIL {name}: {e}", file=sys.stderr)
-    if count == 0:
-        print("FAIL: no documents", file=sys.stderr)
-        return 1
-    if failed:
-        print(f"{failed} of {count} documents invalid against ECS", file=sys.stderr)
-        return 1
-    print(f"ok: {count} documents valid against ECS")
-    return 0
+    return check_lines(src, checker.errors, describe_ecs, "documents", "ECS")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ errors; exits 1 on empty input too, so a broken producer cannot pass.
 Needs: pip install ocsf-json-schema jsonschema
 """
 
-import json
 import sys
+
+from ndjson_check import check_lines
 
 from jsonschema import Draft202012Validator
 from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
@@ -92,35 +93,17 @@ class Checker:
         return out
 
 
+def describe_ocsf(rec):
+    if not isinstance(rec, dict):
+        return "? uid=? class_uid=?"
+    md = rec.get("metadata", {})
+    return f"{md.get('event_code', '?')} uid={md.get('uid', '?')} class_uid={rec.get('class_uid')}"
+
+
 def main(argv):
     src = open(argv[1], encoding="utf-8") if len(argv) > 1 else sys.stdin
     checker = Checker()
-    count = failed = 0
-    for lineno, line in enumerate(src, 1):
-        if not line.strip():
-            continue
-        count += 1
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            print(f"FAIL line {lineno}: not JSON: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        errors = checker.errors(rec)
-        if errors:
-            failed += 1
-            md = rec.get("metadata", {}) if isinstance(rec, dict) else {}
-            name = f"line {lineno} ({md.get('event_code', '?')} uid={md.get('uid', '?')} class_uid={rec.get('class_uid') if isinstance(rec, dict) else '?'})"
-            for e in errors:
-                print(f"FAIL {name}: {e}", file=sys.stderr)
-    if count == 0:
-        print("FAIL: no records", file=sys.stderr)
-        return 1
-    if failed:
-        print(f"{failed} of {count} records invalid against OCSF {VERSION}", file=sys.stderr)
-        return 1
-    print(f"ok: {count} records valid against OCSF {VERSION}")
-    return 0
+    return check_lines(src, checker.errors, describe_ocsf, "records", f"OCSF {VERSION}")
 
 
 if __name__ == "__main__":
